@@ -1,0 +1,17 @@
+# The README's two commands: `make run` and `make test`.
+.PHONY: run test lint eval bench
+
+run:
+	bash scripts/setup.sh
+	.venv/bin/ptce app
+
+test:
+	bash scripts/setup.sh --dev
+	.venv/bin/python -m pytest
+
+lint:
+	.venv/bin/ruff check src tests app benchmarks
+	.venv/bin/mypy src
+
+eval:
+	.venv/bin/ptce eval evals/dev.jsonl --check

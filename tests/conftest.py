@@ -1,0 +1,61 @@
+"""Shared fixtures: settings isolated in tmp folders, one Assistant over the bundled corpus."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ptce_assistant.assistant import Assistant
+from ptce_assistant.config import PROJECT_ROOT, Settings
+
+CORPUS_DIR = PROJECT_ROOT / "corpus"
+STUDY = CORPUS_DIR / "rtes-2014-ptce-role-des-collectivites.txt"
+
+# Tests never read the developer's .env nor write the real index/ or audit log.
+os.environ.setdefault("PTCE_AUDIT_DB", "/nonexistent/set-by-fixtures.sqlite3")
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    """Settings whose index and audit log live under `tmp` (models stay in the shared cache)."""
+    values: dict[str, object] = {
+        "corpus_dir": CORPUS_DIR,
+        "index_dir": tmp / "index",
+        "audit_db": tmp / "audit.sqlite3",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def study_text() -> str:
+    """The bundled study, as the loader normalises it."""
+    from ptce_assistant.documents import load_document
+
+    return load_document(STUDY, CORPUS_DIR).text
+
+
+@pytest.fixture(scope="session")
+def shared_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the session-wide index over the bundled corpus."""
+    return make_settings(tmp_path_factory.mktemp("shared"))
+
+
+@pytest.fixture(scope="session")
+def assistant(shared_settings: Settings) -> Iterator[Assistant]:
+    """One Assistant with the bundled corpus indexed (built once per test session)."""
+    helper = Assistant(shared_settings)
+    report = helper.ingest()
+    assert not report.rejected, report.rejected
+    yield helper
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A writable corpus folder holding a copy of the study."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / STUDY.name).write_text(STUDY.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
