@@ -17,7 +17,7 @@ from ptce_assistant.answering.gate import GateDecision, decide
 from ptce_assistant.config import Settings, get_settings
 from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
 from ptce_assistant.errors import InputLimitError, ModelUnavailableError
-from ptce_assistant.index import CorpusIndex, IngestReport, Ingestor, ProgressCallback
+from ptce_assistant.index import CorpusIndex, Ingestor, IngestReport, ProgressCallback
 from ptce_assistant.lexical import detect_language, french_terms
 from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult
 

@@ -55,9 +55,9 @@ class Settings(BaseSettings):
     # Answerability gate (calibrated on the dev split of the eval set; see README).
     gate_min_dense: float = Field(default=0.80, description="Abstain below this e5 cosine of the best passage.")
     gate_max_unknown_share: float = Field(
-        default=0.5, description="Abstain when this share of the query's terms is absent from the corpus..."
+        default=1.0, description="Abstain when this share of the query's terms is absent from the corpus..."
     )
-    gate_confident_dense: float = Field(default=0.86, description="...unless the best cosine reaches this.")
+    gate_confident_dense: float = Field(default=0.90, description="...unless the best cosine reaches this.")
     max_answer_sentences: int = 3
 
     # Limits

@@ -307,8 +307,9 @@ def _tokenizer_json(packed: _PackedE5) -> str:
     the whole string with one <unk> per code point that no piece covers. Known differences, all rare:
     a literal "<s>", "</s>", "<pad>", "<unk>" or "<mask>" in the text is a special token here (as in
     the original XLM-R tokenizer); a mapped compatibility character (ligature, full-width form...)
-    directly followed by a combining mark loses the mark; scores add up in float64 here, float32 in
-    e5.c, which flipped one near-tie in 20,000 synthetic strings.
+    directly followed by a combining mark loses the mark; scores add up in float64 here and float32 in
+    e5.c, so exact ties (a run like "====" cut as "==" + "=" or "=" + "==") and rare near-ties (one in
+    20,000 synthetic strings) may be resolved differently.
     """
     from tokenizers import (
         AddedToken,

@@ -133,12 +133,12 @@ class _ChromaEmbeddingFunction:
     def __init__(self, embedder: SentenceEmbeddings | None) -> None:
         self._embedder = embedder
 
-    def __call__(self, input: list[str]) -> list[np.ndarray]:  # noqa: A002 - Chroma's protocol name
+    def __call__(self, input: list[str]) -> list[np.ndarray]:
         if self._embedder is None:
             raise IndexUnavailableError("aucun modèle d'embedding n'est chargé pour cette collection")
         return list(self._embedder.encode_passages(list(input)))
 
-    def embed_query(self, input: list[str]) -> list[np.ndarray]:  # noqa: A002
+    def embed_query(self, input: list[str]) -> list[np.ndarray]:
         if self._embedder is None:
             raise IndexUnavailableError("aucun modèle d'embedding n'est chargé pour cette collection")
         return [self._embedder.encode_query(text) for text in input]

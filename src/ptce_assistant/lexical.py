@@ -24,6 +24,18 @@ STOPWORDS: frozenset[str] = frozenset(strip_accents(w) for w in STOPWORDS_FRENCH
      "pourquoi", "quoi", "dont", "selon", "etude", "y", "a", "the", "of", "and", "what", "how", "is", "are",
      "do", "does", "in", "to", "for", "on", "which", "can", "it"}
 )
+# Words of the question itself (how it is asked), not of what it is about: ignored by the gate.
+QUESTION_WORDS: frozenset[str] = frozenset(
+    {"combien", "recommande", "recommandent", "recommander", "doit", "doivent", "peux", "pouvez", "font",
+     "type", "types", "jouer", "jouent", "joue", "cite", "citer", "cite-t-elle", "exemple", "exemples", "dit",
+     "dire", "parle", "explique", "expliquer", "detailler", "detaille", "donner", "donne", "quand", "ou",
+     "est-ce", "lesquels", "lesquelles", "lequel", "laquelle", "faut", "faudrait", "il", "elles", "ils",
+     "devrait", "devraient", "pourrait", "met", "avant", "sont", "ete", "aujourd", "hui", "element",
+     "why", "what", "how", "does", "did", "say", "says", "said", "study", "which", "who", "where", "when",
+     "should", "could", "would", "there", "their", "about", "with", "have", "has", "be", "that", "this",
+     "many", "much", "make", "makes", "according", "mean", "means", "tell", "me", "one", "ones", "any",
+     "particularly", "from", "into", "by", "or", "as", "at", "are", "was", "were", "its", "do", "an"}
+)
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from ptce_assistant.config import Settings
-from ptce_assistant.lexical import french_terms, strip_accents
+from ptce_assistant.lexical import QUESTION_WORDS, french_terms, strip_accents, words
 from ptce_assistant.retrieval import Hit
 
 Refusal = Literal["injection", "chitchat", "empty"]
@@ -23,12 +23,13 @@ _INJECTION = re.compile(
     r"(ignore|oublie|oubliez|ignorez|disregard|forget)\b.{0,40}\b(instruction|consigne|regle|prompt|rule)"
     r"|prompt\s+systeme|system\s+prompt|tes\s+consignes|vos\s+consignes|your\s+instructions"
     r"|(affiche|montre|revele|repete|print|reveal|show)\b.{0,30}\b(prompt|consignes|instructions)"
-    r"|jailbreak|\bdan\b mode|mode developpeur|developer mode|tu es maintenant|you are now|act as",
+    r"|jailbreak|\bdan\b mode|mode developpeur|developer mode|tu es maintenant|you are now|act as"
+    r"|\binvente\w*\b|\bmake (it|something) up\b|\boublie (le|les) (document|corpus|texte)",
     re.IGNORECASE,
 )
 _CHITCHAT = re.compile(
     r"^\s*(bonjour|bonsoir|salut|coucou|hello|hi|hey|merci|thanks|thank you|ca va|comment (ca|vas[- ]tu|allez[- ]vous)"
-    r"|qui es[- ]tu|who are you|au revoir|bye)\b[\s!?.,]*(.{0,25})$",
+    r"|qui es[- ]tu|who are you|au revoir|bye)\b[\s!?.,]*(.{0,40})$",
     re.IGNORECASE,
 )
 
@@ -40,6 +41,8 @@ class Evidence(BaseModel):
     coverage: float
     unknown_terms: list[str]
     query_terms: int
+    answer_type: str | None = None
+    answer_type_found: bool = True
 
 
 class GateDecision(BaseModel):
@@ -66,19 +69,79 @@ def refusal_kind(question: str) -> Refusal | None:
 
 def evidence_for(query: str, hits: Sequence[Hit], vocabulary: set[str]) -> Evidence:
     """Dense similarity of the best passage, and how much of the query the top passages cover."""
-    terms = set(french_terms(query))
+    terms = set(french_terms(" ".join(w for w in words(query) if w not in QUESTION_WORDS)))
     top = hits[:3]
     covered: set[str] = set()
     for hit in top:
         covered |= terms & set(french_terms(hit.chunk.indexed_text()))
     unknown = sorted(t for t in terms if t not in vocabulary)
     dense = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
+    answer_type, found = answer_type_check(query, [h.chunk.text for h in top], vocabulary)
     return Evidence(
         top_dense=dense,
         coverage=len(covered) / len(terms) if terms else 0.0,
         unknown_terms=unknown,
         query_terms=len(terms),
+        answer_type=answer_type,
+        answer_type_found=found,
     )
+
+
+# Expected answer types (classic QA): a question asking for an amount, a law, a year, a count or
+# the meaning of an acronym is answered only if the passages hold something of that type.
+_MONEY_ASKED = re.compile(r"\b(budgets?|montants?|couts?|coute\w*|euros?|salaires?|tarifs?|prix"
+                          r"|how much (money|funding)|combien (d.argent|verse|coute))\b|€")
+_MONEY_GIVEN = re.compile(r"€|\beuros?\b|\d\s?(k|m)€", re.IGNORECASE)
+_LAW_ASKED = re.compile(r"\b(lois?|decrets?|article de loi|cadre (legal|juridique)|laws?|legislation|statute)\b")
+_LAW_GIVEN = re.compile(r"\b(lois?|décrets?|article)\b", re.IGNORECASE)
+_DATE_ASKED = re.compile(r"\b(quand|en quelle annee|a quelle date|depuis quand|when|what year|which year)\b")
+_DATE_GIVEN = re.compile(r"\b(1[89]\d\d|20\d\d|janvier|fevrier|février|mars|avril|mai|juin|juillet|aout|août"
+                         r"|septembre|octobre|novembre|decembre|décembre)\b", re.IGNORECASE)
+_AUTHOR_ASKED = re.compile(r"\b(auteurs?|redige\w*|ecrit|ecrite|chercheurs?|consultants?|who wrote|authors?"
+                           r"|written by)\b")
+_AUTHOR_GIVEN = re.compile(r"\b(rédigée? par|auteurs?|écrite? par|sous la direction)\b", re.IGNORECASE)
+_COUNT_ASKED = re.compile(r"\b(?:combien d(?:e\s+|')(?!entre)(\w+)|how many (\w+)|nombre d(?:e\s+|')(\w+)"
+                          r"|combien\b)")
+_QUANTITY = (r"(?:\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cinquante|cent"
+             r"|mille|dizaine|douzaine|quinzaine|vingtaine|trentaine|quarantaine|cinquantaine|centaine|millier)")
+_ACRONYM_ASKED = re.compile(r"\b(signifie|veut dire|sigle|acronyme|stands? for|acronym|definition)\b")
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+
+
+def answer_type_check(query: str, passages: Sequence[str], vocabulary: set[str]) -> tuple[str | None, bool]:
+    """(expected answer type, whether the passages contain an answer of that type)."""
+    plain = strip_accents(query.lower())
+    joined = "\n".join(passages)
+    for year in _YEAR.findall(plain):
+        if year not in vocabulary:
+            return "year", False
+    if _MONEY_ASKED.search(plain):
+        return "amount", bool(_MONEY_GIVEN.search(joined))
+    if _LAW_ASKED.search(plain):
+        return "law", bool(_LAW_GIVEN.search(joined))
+    if _AUTHOR_ASKED.search(plain):
+        return "author", bool(_AUTHOR_GIVEN.search(joined))
+    count = _COUNT_ASKED.search(plain)
+    if count:
+        noun = next((g for g in count.groups() if g), None)
+        return "count", _counted(noun, strip_accents(joined.lower()))
+    if _DATE_ASKED.search(plain):
+        return "date", bool(_DATE_GIVEN.search(joined))
+    if _ACRONYM_ASKED.search(plain):
+        acronyms = re.findall(r"\b[A-Z]{2,6}\b", query)
+        return "definition", any(re.search(rf"\w[^()]{{8,}}\({a}\)", joined) for a in acronyms)
+    return None, True
+
+
+def _counted(noun: str | None, text: str) -> bool:
+    """A quantity stands right before the counted noun ("une cinquantaine d'initiatives")."""
+    if noun is None:
+        return bool(re.search(rf"\b{_QUANTITY}\b", text))
+    stem = french_terms(noun)
+    if not stem:
+        return False
+    pattern = rf"\b{_QUANTITY}\s+(?:\w+\s+)?(?:de\s+|d')?(\w+)"
+    return any(french_terms(m.group(1))[:1] == stem[:1] for m in re.finditer(pattern, text))
 
 
 def decide(question: str, query: str, hits: Sequence[Hit], vocabulary: set[str], settings: Settings,
@@ -95,6 +158,9 @@ def decide(question: str, query: str, hits: Sequence[Hit], vocabulary: set[str],
         return GateDecision(answerable=True, confidence=max(confidence, 0.8),
                             reason="list item named by the conversation", evidence=evidence)
     unknown_share = len(evidence.unknown_terms) / evidence.query_terms if evidence.query_terms else 1.0
+    if not evidence.answer_type_found:
+        return GateDecision(answerable=False, confidence=min(confidence, 0.2), evidence=evidence,
+                            reason=f"asks for a {evidence.answer_type} the passages do not contain")
     if evidence.top_dense < settings.gate_min_dense:
         return GateDecision(answerable=False, confidence=confidence, evidence=evidence,
                             reason=f"best passage too far (cosine {evidence.top_dense:.3f} "
