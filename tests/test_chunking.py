@@ -21,7 +21,7 @@ def _study_chunks() -> list:  # type: ignore[type-arg]
 
 def test_every_chunk_is_exactly_its_span_of_the_text(study_text: str) -> None:
     for chunk in _study_chunks():
-        assert study_text[chunk.start:chunk.end] == chunk.text
+        assert study_text[chunk.start : chunk.end] == chunk.text
         assert not chunk.text.startswith(("•", " ")), chunk.text
 
 
@@ -56,13 +56,16 @@ def test_long_paragraph_is_split_on_sentence_boundaries(tmp_path: Path) -> None:
     assert len(chunks) > 2
     for chunk in chunks:
         assert chunk.text.endswith(".") and len(chunk.text) <= 900
-        assert doc.text[chunk.start:chunk.end] == chunk.text
+        assert doc.text[chunk.start : chunk.end] == chunk.text
 
 
 def test_markdown_headings_nest(tmp_path: Path) -> None:
     path = tmp_path / "guide.md"
-    path.write_text("# Guide\n\n## Partie A\n\n### Détail\n\nTexte du détail, assez long pour compter.\n\n"
-                    "## Partie B\n\n- premier point de la liste\n- second point de la liste\n", encoding="utf-8")
+    path.write_text(
+        "# Guide\n\n## Partie A\n\n### Détail\n\nTexte du détail, assez long pour compter.\n\n"
+        "## Partie B\n\n- premier point de la liste\n- second point de la liste\n",
+        encoding="utf-8",
+    )
     chunks = chunk_document(load_document(path, tmp_path))
     assert chunks[0].breadcrumb == ["Guide", "Partie A", "Détail"]
     assert [c.breadcrumb for c in chunks[1:]] == [["Guide", "Partie B"]] * 2
@@ -73,8 +76,15 @@ def test_pdf_chunks_carry_their_page(tmp_path: Path) -> None:
     from pdfs import make_pdf
 
     path = tmp_path / "r.pdf"
-    path.write_bytes(make_pdf([["Premier paragraphe de la premiere page, avec du texte."],
-                               ["Second paragraphe sur la deuxieme page, avec du texte."]], labels_from=1))
+    path.write_bytes(
+        make_pdf(
+            [
+                ["Premier paragraphe de la premiere page, avec du texte."],
+                ["Second paragraphe sur la deuxieme page, avec du texte."],
+            ],
+            labels_from=1,
+        )
+    )
     chunks = chunk_document(load_document(path, tmp_path))
     assert [(c.page, c.page_label) for c in chunks] == [(1, "i"), (2, "1")]
 
@@ -85,5 +95,5 @@ def test_offsets_always_point_at_the_text_they_claim(pieces: list[str]) -> None:
     text = "".join(pieces)
     doc = Document(doc_id="x", path="x.txt", title="T", text=text, sha256="0", kind="txt")
     for chunk in chunk_document(doc):
-        assert text[chunk.start:chunk.end] == chunk.text
+        assert text[chunk.start : chunk.end] == chunk.text
         assert chunk.text.strip()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pdfs import encrypt_pdf, make_pdf
 
+from pdfs import encrypt_pdf, make_pdf
 from ptce_assistant.documents import discover, load_document
 from ptce_assistant.errors import DocumentError
 
@@ -34,7 +34,7 @@ def test_markdown_and_crlf_are_normalised(tmp_path: Path) -> None:
 
 def test_latin1_text_is_detected(tmp_path: Path) -> None:
     path = tmp_path / "ancien.txt"
-    path.write_bytes("Les collectivités soutiennent l'économie sociale et solidaire. " .encode("latin-1") * 5)
+    path.write_bytes("Les collectivités soutiennent l'économie sociale et solidaire. ".encode("latin-1") * 5)
     doc = load_document(path, tmp_path)
     assert "collectivités" in doc.text
 
@@ -45,7 +45,7 @@ def test_pdf_keeps_physical_numbers_and_printed_labels(tmp_path: Path) -> None:
     doc = load_document(path, tmp_path)
     assert [(p.number, p.label) for p in doc.pages] == [(1, "i"), (2, "1")]
     second = doc.pages[1]
-    assert doc.text[second.start:second.end].startswith("Les leviers")
+    assert doc.text[second.start : second.end].startswith("Les leviers")
     assert doc.page_at(second.start + 3) == second
 
 

@@ -47,6 +47,7 @@ TOKENIZER_CASES = [
     "Tabulation\tet\nretour\r\nà la ligne\u2028séparateur",
     "Ligatures ﬁ ﬂ, exposants m² ½, points de suspension… et pleine chasse ＡＢＣ",
     "Décomposé : e\u0301cole, ae\u0300, ç vs c\u0327",
+    "Accent isolé après espace insécable :\u00a0\u0301 et fine\u202f\u0300",
     "Contrôles\x01\x7f supprimés, trait d'union conditionnel hy\u00adphen",
     "Zéro\u200bchasse et joint\u200dure",
     "Deutsch: Größe, Straße. English: the quick brown fox.",

@@ -28,26 +28,26 @@ Backend = Literal["local", "openai"]
 
 ABSTENTION = {
     "fr": "Le corpus ne répond pas à cette question : l'étude du RTES sur les PTCE et le rôle des "
-          "collectivités ne contient pas d'information sur ce point. Les passages les plus proches sont "
-          "indiqués ci-dessous, à titre indicatif.",
+    "collectivités ne contient pas d'information sur ce point. Les passages les plus proches sont "
+    "indiqués ci-dessous, à titre indicatif.",
     "en": "The corpus does not answer this question: the RTES study on PTCE and the role of local "
-          "authorities contains no information on this point. The nearest passages are listed below for "
-          "reference.",
+    "authorities contains no information on this point. The nearest passages are listed below for "
+    "reference.",
 }
 REFUSAL = {
     "injection": {
         "fr": "Je réponds uniquement à partir de l'étude du RTES (2014) sur les PTCE et je ne modifie pas mes "
-              "consignes. Le corpus ne répond pas à cette demande.",
+        "consignes. Le corpus ne répond pas à cette demande.",
         "en": "I only answer from the RTES study (2014) on PTCE and I do not change my instructions. The "
-              "corpus does not answer this request.",
+        "corpus does not answer this request.",
     },
     "chitchat": {
         "fr": "Bonjour ! Je réponds aux questions sur l'étude du RTES (2014) consacrée aux PTCE et au rôle des "
-              "collectivités. Le corpus ne contient rien sur ce sujet ; essayez par exemple : « Quels sont "
-              "les huit leviers identifiés par l'étude ? »",
+        "collectivités. Le corpus ne contient rien sur ce sujet ; essayez par exemple : « Quels sont "
+        "les huit leviers identifiés par l'étude ? »",
         "en": "Hello! I answer questions about the RTES study (2014) on PTCE and the role of local "
-              "authorities. The corpus says nothing on this; try for instance: \"What are the eight levers "
-              "the study identifies?\"",
+        'authorities. The corpus says nothing on this; try for instance: "What are the eight levers '
+        'the study identifies?"',
     },
     "empty": {"fr": "Posez une question sur l'étude du RTES.", "en": "Please ask a question about the study."},
 }
@@ -104,8 +104,9 @@ class Assistant:
         return self.ingest(progress=progress)
 
     # Operations --------------------------------------------------------------------------------
-    def ingest(self, paths: Sequence[Path] | None = None, rebuild: bool = False,
-               progress: ProgressCallback | None = None) -> IngestReport:
+    def ingest(
+        self, paths: Sequence[Path] | None = None, rebuild: bool = False, progress: ProgressCallback | None = None
+    ) -> IngestReport:
         """Add, update or remove documents; the index is swapped atomically at the end."""
         report = Ingestor(self.settings, self.embedder, progress).run(paths, rebuild=rebuild)
         if "index" in self.__dict__ and self.index.refresh():
@@ -118,8 +119,9 @@ class Assistant:
             self.__dict__.pop("vocabulary", None)
         return self.searcher.search(query, k)
 
-    def retrieve(self, question: str, history: Sequence[Turn] = (), k: int | None = None
-                 ) -> tuple[StandaloneQuery, SearchResult]:
+    def retrieve(
+        self, question: str, history: Sequence[Turn] = (), k: int | None = None
+    ) -> tuple[StandaloneQuery, SearchResult]:
         """The standalone query for a turn of conversation and its ranked passages."""
         query = standalone_query(question, history, self.index.chunks)
         k = k or self.settings.k
@@ -127,8 +129,9 @@ class Assistant:
         hits = self._with_pinned_item(query, result.hits)[:k]
         return query, result.model_copy(update={"hits": hits})
 
-    def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
-            llm: Backend | None = None) -> Answer:
+    def ask(
+        self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None, llm: Backend | None = None
+    ) -> Answer:
         """The final answer to `question` in the conversation `history`."""
         final: Answer | None = None
         for event in self.stream(question, history, mode, llm):
@@ -137,22 +140,32 @@ class Assistant:
         assert final is not None
         return final
 
-    def stream(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
-               llm: Backend | None = None) -> Iterator[StreamEvent]:
+    def stream(
+        self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None, llm: Backend | None = None
+    ) -> Iterator[StreamEvent]:
         """Yield a draft (extractive), then LLM tokens when generative, then the verified final answer."""
         started = time.perf_counter()
         mode = mode or self.settings.mode
         question = self._checked(question)
-        history = list(history)[-self.settings.max_history_turns:]
+        history = list(history)[-self.settings.max_history_turns :]
         lang = detect_language(question)
         query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
         hits = result.hits
-        decision = decide(question, query.text, hits, self.vocabulary, self.settings,
-                          pinned=query.list_item is not None)
+        decision = decide(
+            question, query.text, hits, self.vocabulary, self.settings, pinned=query.list_item is not None
+        )
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
-        base = Answer(question=question, standalone_query=query.text, answer="", abstained=False,
-                      confidence=decision.confidence, lang="en" if lang == "en" else "fr",
-                      mode="extractive", model="extractive", timings_ms=timings)
+        base = Answer(
+            question=question,
+            standalone_query=query.text,
+            answer="",
+            abstained=False,
+            confidence=decision.confidence,
+            lang="en" if lang == "en" else "fr",
+            mode="extractive",
+            model="extractive",
+            timings_ms=timings,
+        )
         if not decision.answerable:
             yield StreamEvent(kind="final", answer=self._abstain(base, decision, hits, started))
             return
@@ -178,8 +191,9 @@ class Assistant:
         if query.list_item is None:
             return hits
         ref = query.list_item
-        item = next((c for c in self.index.chunks if c.breadcrumb == ref.breadcrumb
-                     and c.list_position == ref.position), None)
+        item = next(
+            (c for c in self.index.chunks if c.breadcrumb == ref.breadcrumb and c.list_position == ref.position), None
+        )
         if item is None:
             return hits
         found = next((h for h in hits if h.chunk.chunk_id == item.chunk_id), None)
@@ -200,11 +214,11 @@ class Assistant:
         items = [c for c in self.index.chunks if c.breadcrumb == top.breadcrumb and c.list_position]
         return [Hit(rank=i, chunk=c, score=0.0) for i, c in enumerate(items, start=1)]
 
-    def _extractive(self, base: Answer, query: StandaloneQuery, hits: list[Hit], lang: str,
-                    started: float) -> Answer:
+    def _extractive(self, base: Answer, query: StandaloneQuery, hits: list[Hit], lang: str, started: float) -> Answer:
         list_items = self._list_items(query, hits)
-        text, citations = compose_extractive(query, hits, list_items, "en" if lang == "en" else "fr",
-                                             self.settings.max_answer_sentences)
+        text, citations = compose_extractive(
+            query, hits, list_items, "en" if lang == "en" else "fr", self.settings.max_answer_sentences
+        )
         return self._finish(base.model_copy(update={"answer": text, "citations": citations}), hits, started)
 
     def _abstain(self, base: Answer, decision: GateDecision, hits: list[Hit], started: float) -> Answer:
@@ -212,8 +226,9 @@ class Assistant:
         text = REFUSAL[decision.refusal][lang] if decision.refusal else ABSTENTION[lang]
         verification = Verification(fallback=None, dropped=[{"sentence": "", "reason": decision.reason}])
         consulted = [] if decision.refusal else hits[:3]
-        answer = base.model_copy(update={"answer": text, "abstained": True, "verification": verification,
-                                         "consulted": consulted})
+        answer = base.model_copy(
+            update={"answer": text, "abstained": True, "verification": verification, "consulted": consulted}
+        )
         return self._finish(answer, [], started)
 
     def _finish(self, answer: Answer, hits: list[Hit], started: float) -> Answer:
@@ -222,8 +237,9 @@ class Assistant:
         timings = {**answer.timings_ms, "total": (time.perf_counter() - started) * 1000}
         return answer.model_copy(update={"consulted": consulted, "timings_ms": timings})
 
-    def _generative(self, base: Answer, draft: Answer, hits: list[Hit], lang: str, backend: Backend,
-                    started: float) -> Iterator[StreamEvent]:
+    def _generative(
+        self, base: Answer, draft: Answer, hits: list[Hit], lang: str, backend: Backend, started: float
+    ) -> Iterator[StreamEvent]:
         from ptce_assistant.answering.generative import stream_answer
         from ptce_assistant.answering.verify import verify_answer
         from ptce_assistant.llm import get_chat_model, llm_status
@@ -248,8 +264,9 @@ class Assistant:
                 pieces.append(token)
                 yield StreamEvent(kind="token", text=token)
         except (ModelUnavailableError, OSError, RuntimeError, ValueError) as exc:
-            yield StreamEvent(kind="final", answer=draft.model_copy(
-                update={"notice": f"LLM en erreur ({exc}) : réponse extractive."}))
+            yield StreamEvent(
+                kind="final", answer=draft.model_copy(update={"notice": f"LLM en erreur ({exc}) : réponse extractive."})
+            )
             return
         verified = verify_answer("".join(pieces), passages)
         timings = {**draft.timings_ms, "generate": (time.perf_counter() - generate_started) * 1000}
@@ -257,15 +274,27 @@ class Assistant:
             timings["first_token"] = (first_token - started) * 1000
         if not verified.citations:
             verification = verified.verification.model_copy(
-                update={"fallback": "no generated sentence was supported by its cited passage"})
-            answer = draft.model_copy(update={"verification": verification, "model": status.model,
-                                              "mode": "generative", "timings_ms": timings})
+                update={"fallback": "no generated sentence was supported by its cited passage"}
+            )
+            answer = draft.model_copy(
+                update={
+                    "verification": verification,
+                    "model": status.model,
+                    "mode": "generative",
+                    "timings_ms": timings,
+                }
+            )
         else:
-            answer = base.model_copy(update={
-                "answer": verified.text, "citations": verified.citations,
-                "verification": verified.verification, "mode": "generative", "model": status.model,
-                "timings_ms": timings,
-            })
+            answer = base.model_copy(
+                update={
+                    "answer": verified.text,
+                    "citations": verified.citations,
+                    "verification": verified.verification,
+                    "mode": "generative",
+                    "model": status.model,
+                    "timings_ms": timings,
+                }
+            )
         yield StreamEvent(kind="final", answer=self._finish(answer, hits, started))
 
 
@@ -287,7 +316,7 @@ def citation_is_valid(citation: Citation, index: CorpusIndex) -> bool:
     chunk = index.by_id.get(citation.chunk_id)
     if chunk is None or citation.quote not in chunk.text:
         return False
-    return index.document_text(citation.doc_id)[citation.start:citation.end] == citation.quote
+    return index.document_text(citation.doc_id)[citation.start : citation.end] == citation.quote
 
 
 __all__ = ["LEAD", "Assistant", "StreamEvent", "citation_is_valid", "shared_assistant"]

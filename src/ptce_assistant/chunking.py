@@ -62,7 +62,7 @@ def chunk_document(document: Document) -> list[Chunk]:
     pieces: list[tuple[_Block, list[str]]] = []
     for block in blocks:
         if block.kind == "heading":
-            heading = _clean_heading(text[block.start:block.end])
+            heading = _clean_heading(text[block.start : block.end])
             if not title_seen and _is_title(heading, document.title):
                 title_seen = True
                 continue
@@ -119,15 +119,21 @@ def _blocks(text: str, markdown: bool) -> list[_Block]:
 def _mark_plain_headings(text: str, blocks: list[_Block]) -> None:
     """In plain text a heading is a short one-line paragraph without final punctuation."""
     for i, block in enumerate(blocks):
-        line = text[block.start:block.end]
+        line = text[block.start : block.end]
         followed = i + 1 < len(blocks)
-        if (block.kind == "paragraph" and followed and "\n" not in line and len(line) <= 120
-                and not line.rstrip().endswith((".", ":", ";", ",", "!", "?", "…"))):
+        if (
+            block.kind == "paragraph"
+            and followed
+            and "\n" not in line
+            and len(line) <= 120
+            and not line.rstrip().endswith((".", ":", ";", ",", "!", "?", "…"))
+        ):
             block.kind, block.level = "heading", 1
 
 
 def _with_list_positions(
-    pieces: list[tuple[_Block, list[str]]], page_starts: list[int],
+    pieces: list[tuple[_Block, list[str]]],
+    page_starts: list[int],
 ) -> list[tuple[_Block, list[str], int | None, int | None]]:
     """Number consecutive bullets under the same heading: lever 7 of 8."""
     out: list[tuple[_Block, list[str], int | None, int | None]] = []
@@ -151,15 +157,21 @@ def _with_list_positions(
 
 
 def _merge_short_paragraphs(
-    items: list[tuple[_Block, list[str], int | None, int | None]], page_starts: list[int],
+    items: list[tuple[_Block, list[str], int | None, int | None]],
+    page_starts: list[int],
 ) -> list[tuple[_Block, list[str], int | None, int | None]]:
     merged: list[tuple[_Block, list[str], int | None, int | None]] = []
     for block, crumb, position, length in items:
         if merged:
             prev, prev_crumb, prev_pos, _ = merged[-1]
-            if (position is None and prev_pos is None and prev_crumb == crumb
-                    and prev.end - prev.start < MERGE_BELOW and block.end - prev.start <= TARGET_MAX
-                    and not any(prev.end < p <= block.start for p in page_starts)):
+            if (
+                position is None
+                and prev_pos is None
+                and prev_crumb == crumb
+                and prev.end - prev.start < MERGE_BELOW
+                and block.end - prev.start <= TARGET_MAX
+                and not any(prev.end < p <= block.start for p in page_starts)
+            ):
                 prev.end = block.end
                 continue
         merged.append((block, crumb, position, length))
@@ -173,7 +185,7 @@ def _sized_spans(text: str, block: _Block) -> list[tuple[int, int]]:
     from ptce_assistant.answering.citations import sentence_spans
 
     spans: list[tuple[int, int]] = []
-    for s, e in sentence_spans(text[block.start:block.end]):
+    for s, e in sentence_spans(text[block.start : block.end]):
         s, e = block.start + s, block.start + e
         if spans and e - spans[-1][0] <= TARGET_MAX:
             spans[-1] = (spans[-1][0], e)
@@ -190,13 +202,20 @@ def _hard_split(text: str, span: tuple[int, int]) -> list[tuple[int, int]]:
         cut = text.rfind(" ", start + TARGET_MIN, start + TARGET_MAX) if " " in text[start:end] else -1
         cut = cut if cut > start else start + TARGET_MAX
         pieces.append((start, cut))
-        start = cut + (1 if text[cut:cut + 1] == " " else 0)
+        start = cut + (1 if text[cut : cut + 1] == " " else 0)
     pieces.append((start, end))
     return pieces
 
 
-def _make_chunk(document: Document, index: int, start: int, end: int, breadcrumb: list[str],
-                position: int | None, length: int | None) -> Chunk:
+def _make_chunk(
+    document: Document,
+    index: int,
+    start: int,
+    end: int,
+    breadcrumb: list[str],
+    position: int | None,
+    length: int | None,
+) -> Chunk:
     page = document.page_at(start)
     return Chunk(
         chunk_id=f"{document.doc_id}#{index:04d}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,8 +21,12 @@ from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 from ptce_assistant.retrieval import Hit
 
-app = typer.Typer(help="Assistant sourcé sur l'étude RTES 2014 « Les PTCE et le rôle des collectivités ».",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Assistant sourcé sur l'étude RTES 2014 « Les PTCE et le rôle des collectivités ».",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 console = Console()
 errors = Console(stderr=True)
 
@@ -45,10 +49,21 @@ def _user_errors() -> Iterator[None]:
 def hit_record(hit: Hit) -> dict[str, Any]:
     """A search hit as the batch format documents it."""
     c = hit.chunk
-    return {"rank": hit.rank, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": c.title,
-            "breadcrumb": c.breadcrumb, "text": c.text, "page": c.page, "page_label": c.page_label,
-            "start": c.start, "end": c.end, "score": round(hit.score, 6), "dense_rank": hit.dense_rank,
-            "lexical_rank": hit.lexical_rank}
+    return {
+        "rank": hit.rank,
+        "chunk_id": c.chunk_id,
+        "doc_id": c.doc_id,
+        "title": c.title,
+        "breadcrumb": c.breadcrumb,
+        "text": c.text,
+        "page": c.page,
+        "page_label": c.page_label,
+        "start": c.start,
+        "end": c.end,
+        "score": round(hit.score, 6),
+        "dense_rank": hit.dense_rank,
+        "lexical_rank": hit.lexical_rank,
+    }
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -61,7 +76,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             continue
         try:
             record = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise PtceError(f"{path}:{number}: JSON invalide ({exc.msg})") from None
         if not isinstance(record, dict) or not isinstance(record.get("question"), str):
             raise PtceError(f"{path}:{number}: un objet avec un champ « question » est attendu")
@@ -83,8 +98,14 @@ def ingest(
     """Indexer le corpus (incrémental : seuls les documents nouveaux ou modifiés sont ré-encodés)."""
     with _user_errors():
         assistant = Assistant()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=errors, transient=True) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=True,
+        ) as progress:
             tasks: dict[str, Any] = {}
 
             def update(stage: str, done: int, total: int) -> None:
@@ -96,11 +117,14 @@ def ingest(
         table = Table("document", "statut", "passages", "détail", title="Ingestion")
         for outcome in report.outcomes:
             colour = {"rejected": "red", "removed": "yellow", "unchanged": "dim"}.get(outcome.status, "green")
-            table.add_row(outcome.path, f"[{colour}]{outcome.status}[/{colour}]", str(outcome.chunks),
-                          outcome.error or "")
+            table.add_row(
+                outcome.path, f"[{colour}]{outcome.status}[/{colour}]", str(outcome.chunks), outcome.error or ""
+            )
         console.print(table)
-        console.print(f"{report.chunks_embedded} passages encodés en {report.seconds:.1f} s "
-                      f"({report.chunks_per_second:.0f}/s) ; {report.chunks_total} passages dans l'index.")
+        console.print(
+            f"{report.chunks_embedded} passages encodés en {report.seconds:.1f} s "
+            f"({report.chunks_per_second:.0f}/s) ; {report.chunks_total} passages dans l'index."
+        )
         for outcome in report.rejected:
             errors.print(f"[red]rejeté[/red] {outcome.path}: {outcome.error}", highlight=False)
     if report.rejected:
@@ -112,8 +136,7 @@ def search(
     query: Annotated[str | None, typer.Argument(help="La requête.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="Nombre de passages.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
-    batch: Annotated[Path | None, typer.Option("--batch", help="Fichier JSONL de cas (id, question, history).")]
-    = None,
+    batch: Annotated[Path | None, typer.Option("--batch", help="Fichier JSONL de cas (id, question, history).")] = None,
 ) -> None:
     """Recherche hybride (dense + BM25 français, fusion RRF)."""
     if (query is None) == (batch is None):
@@ -125,33 +148,52 @@ def search(
             for number, case in _read_jsonl(batch):
                 history = _history(case.get("history"), f"{batch}:{number}")
                 standalone, result = assistant.retrieve(case["question"], history, k=k)
-                print(json.dumps({"id": case.get("id", str(number)), "standalone_query": standalone.text,
-                                  "hits": [hit_record(h) for h in result.hits],
-                                  "timings_ms": {n: round(v, 2) for n, v in result.timings_ms.items()}},
-                                 ensure_ascii=False), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "id": case.get("id", str(number)),
+                            "standalone_query": standalone.text,
+                            "hits": [hit_record(h) for h in result.hits],
+                            "timings_ms": {n: round(v, 2) for n, v in result.timings_ms.items()},
+                        },
+                        ensure_ascii=False,
+                    ),
+                    flush=True,
+                )
             return
         assert query is not None
         result = assistant.search(query, k=k)
         if as_json:
-            print(json.dumps({"query": query, "hits": [hit_record(h) for h in result.hits],
-                              "timings_ms": result.timings_ms}, ensure_ascii=False, indent=2))
+            print(
+                json.dumps(
+                    {"query": query, "hits": [hit_record(h) for h in result.hits], "timings_ms": result.timings_ms},
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
             return
         table = Table("#", "passage", "section", "dense", "BM25", title=f"« {query} »")
         for hit in result.hits:
-            table.add_row(str(hit.rank), hit.chunk.text[:160], hit.chunk.heading[:40], str(hit.dense_rank or "-"),
-                          str(hit.lexical_rank or "-"))
+            table.add_row(
+                str(hit.rank),
+                hit.chunk.text[:160],
+                hit.chunk.heading[:40],
+                str(hit.dense_rank or "-"),
+                str(hit.lexical_rank or "-"),
+            )
         console.print(table)
 
 
 def _print_answer(answer: Answer, stream_started: bool = False) -> None:
     if not stream_started:
-        console.print(answer.answer, highlight=False, markup=False)
+        console.print(Markdown(answer.answer))
     if answer.notice:
         errors.print(answer.notice)
     for c in answer.citations:
-        where = " > ".join(c.breadcrumb[1:]) or c.title
+        section = " > ".join(c.breadcrumb[1:])
+        where = f"{c.title} — {section}" if section else c.title
         page = f", p. {c.page_label or c.page}" if c.page else ""
-        console.print(f"  [{c.n}] {c.title} — {where}{page} (car. {c.start}-{c.end})", highlight=False, markup=False)
+        console.print(f"  [{c.n}] {where}{page} (car. {c.start}-{c.end})", highlight=False, markup=False)
     if answer.abstained and answer.consulted:
         console.print("  Passages les plus proches :")
         for hit in answer.consulted:
@@ -185,7 +227,7 @@ def ask(
                 print(json.dumps(record, ensure_ascii=False), flush=True)
             return
         assert question is not None
-        turns: list[Turn] = []
+        turns = []
         if history is not None:
             try:
                 raw = json.loads(history.read_text(encoding="utf-8"))
@@ -199,8 +241,9 @@ def ask(
         _stream_to_console(assistant, question, turns, mode, backend)
 
 
-def _stream_to_console(assistant: Assistant, question: str, turns: list[Turn], mode: str | None,
-                       backend: Backend | None) -> Answer:
+def _stream_to_console(
+    assistant: Assistant, question: str, turns: list[Turn], mode: str | None, backend: Backend | None
+) -> Answer:
     final: Answer | None = None
     streamed = False
     for event in assistant.stream(question, turns, mode=mode, llm=backend):  # type: ignore[arg-type]
@@ -249,8 +292,9 @@ def chat(
 
 @app.command()
 def doctor(
-    prepare: Annotated[bool, typer.Option("--prepare", help="Seulement construire les modèles (installation).")]
-    = False,
+    prepare: Annotated[
+        bool, typer.Option("--prepare", help="Seulement construire les modèles (installation).")
+    ] = False,
 ) -> None:
     """Vérifier l'installation : modèles, index, navigateur ; dit quoi corriger."""
     from ptce_assistant.diagnostics import prepare_models, run_checks
@@ -265,10 +309,188 @@ def doctor(
         raise typer.Exit(EXIT_REJECTED)
 
 
+@app.command("eval")
+def evaluate(
+    sets: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Jeux JSONL (un split chacun), ou : compare A/report.json B/report.json", show_default=False
+        ),
+    ],
+    mode: Annotated[str | None, typer.Option("--mode", help="extractive | generative")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="local | openai")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Dossier des rapports (défaut : evals/runs/DATE).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Code 1 si une métrique passe sous son seuil.")] = False,
+    thresholds: Annotated[
+        Path | None, typer.Option("--thresholds", help="Seuils (défaut : evals/thresholds.toml).")
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option("--baselines/--no-baselines", help="Comparer à BM25, dense, LangChain naïf.")
+    ] = True,
+) -> None:
+    """Évaluer l'assistant hors ligne (rapports JSON, Markdown, HTML) ; « eval compare A B » compare deux rapports."""
+    from datetime import UTC, datetime
+
+    from ptce_assistant.config import PROJECT_ROOT
+    from ptce_assistant.evals.regression import (
+        DEFAULT_THRESHOLDS,
+        check_thresholds,
+        compare_reports,
+        format_comparison,
+        load_thresholds,
+        unchecked_splits,
+    )
+    from ptce_assistant.evals.report import load_report, metric_rows, write_reports
+    from ptce_assistant.evals.runner import run_eval
+
+    if mode not in (None, "extractive", "generative") or llm not in (None, "local", "openai"):
+        errors.print("--mode vaut extractive ou generative ; --llm vaut local ou openai.")
+        raise typer.Exit(EXIT_USAGE)
+    with _user_errors():
+        if sets[0] == Path("compare"):
+            if len(sets) != 3:
+                errors.print("Usage : ptce eval compare A/report.json B/report.json")
+                raise typer.Exit(EXIT_USAGE)
+            print(format_comparison(compare_reports(load_report(sets[1]), load_report(sets[2]))))
+            return
+        limits = load_thresholds(thresholds or DEFAULT_THRESHOLDS) if check else {}
+        assistant = Assistant()
+        assistant.ensure_index()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("évaluation", total=None)
+            report = run_eval(
+                assistant,
+                sets,
+                mode=mode,
+                llm=llm,
+                with_baselines=baselines,  # type: ignore[arg-type]
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        folder = out or PROJECT_ROOT / "evals" / "runs" / f"{stamp}-{report.run.mode}"
+        for path in write_reports(report, folder):
+            console.print(f"écrit : {path}", highlight=False)
+        for split in report.splits:
+            table = Table("métrique", *report.systems, title=f"{split} ({report.splits[split].n_cases} cas)")
+            for label, cells in metric_rows(report, split):
+                table.add_row(label, *cells)
+            console.print(table)
+        if not check:
+            return
+        for split in unchecked_splits(report, limits):
+            errors.print(f"pas de seuil pour {report.run.mode}/{split} : non vérifié", highlight=False)
+        shortfalls = check_thresholds(report, limits)
+        for shortfall in shortfalls:
+            errors.print(f"[red]sous le seuil[/red] {shortfall}", highlight=False)
+    if shortfalls:
+        raise typer.Exit(EXIT_REJECTED)
+    console.print("Seuils respectés.")
+
+
+@app.command("app")
+def run_app(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port HTTP.")] = 8501,
+    host: Annotated[
+        str, typer.Option("--host", help="Adresse d'écoute (127.0.0.1 : cette machine seule).")
+    ] = "127.0.0.1",
+) -> None:
+    """Lancer l'application web Streamlit (chat, leviers, documents)."""
+    import subprocess
+    import sys
+
+    from ptce_assistant.config import PROJECT_ROOT
+
+    script = PROJECT_ROOT / "app" / "streamlit_app.py"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.maxUploadSize",
+        str(get_settings().max_upload_mb),
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.showErrorDetails",
+        "none",
+    ]
+    console.print(f"Application : http://{host}:{port}  (Ctrl-C pour arrêter)", highlight=False)
+    try:
+        code = subprocess.call(command)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+audit_app = typer.Typer(help="Journal d'audit des questions et des avis (SQLite).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("export")
+def audit_export(
+    format: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", help="Fichier de sortie (défaut : sortie standard).")] = None,
+) -> None:
+    """Exporter les tours de conversation et leurs avis."""
+    import sys
+
+    from ptce_assistant.audit import AuditLog
+
+    if format not in ("jsonl", "csv"):
+        errors.print("--format vaut jsonl ou csv.")
+        raise typer.Exit(EXIT_USAGE)
+    with _user_errors():
+        log = AuditLog(get_settings().audit_db)
+        if out is None:
+            count = log.export(format, sys.stdout)  # type: ignore[arg-type]
+        else:
+            try:
+                with open(out, "w", encoding="utf-8", newline="") as handle:
+                    count = log.export(format, handle)  # type: ignore[arg-type]
+            except OSError as exc:
+                raise PtceError(f"{out}: écriture impossible ({exc.strerror})") from None
+        errors.print(f"{count} tour(s) exporté(s).")
+
+
+@audit_app.command("drafts")
+def audit_drafts(
+    out: Annotated[Path | None, typer.Option("--out", help="Fichier JSONL (défaut : sortie standard).")] = None,
+) -> None:
+    """Transformer les réponses mal notées en cas d'évaluation à relire (tags from-feedback, needs-review)."""
+    import sys
+
+    from ptce_assistant.audit import AuditLog
+
+    with _user_errors():
+        lines = [case.model_dump_json() for case in AuditLog(get_settings().audit_db).draft_cases()]
+        text = "".join(line + "\n" for line in lines)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            try:
+                out.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise PtceError(f"{out}: écriture impossible ({exc.strerror})") from None
+        errors.print(f"{len(lines)} cas à relire.")
+
+
 def main() -> None:
     """Entry point for `python -m ptce_assistant`."""
     app()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

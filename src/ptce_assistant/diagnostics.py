@@ -62,9 +62,21 @@ def run_checks(settings: Settings) -> list[Check]:
     checks.append(_attempt("index", index_ok))
     for backend in ("local", "openai"):
         status = llm_status(settings, backend)  # type: ignore[arg-type]
-        checks.append(Check(name=f"LLM {backend}", ok=status.available, optional=True,
-                            detail=status.model if status.available else status.reason))
+        checks.append(
+            Check(
+                name=f"LLM {backend}",
+                ok=status.available,
+                optional=True,
+                detail=status.model if status.available else status.reason,
+            )
+        )
     browser = shutil.which("chromium")
-    checks.append(Check(name="chromium (tests navigateur)", ok=browser is not None, optional=True,
-                        detail=browser or "absent : « apt-get install chromium » (fait par scripts/setup.sh --dev)"))
+    checks.append(
+        Check(
+            name="chromium (tests navigateur)",
+            ok=browser is not None,
+            optional=True,
+            detail=browser or "absent : « apt-get install chromium » (fait par scripts/setup.sh --dev)",
+        )
+    )
     return checks

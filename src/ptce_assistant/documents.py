@@ -65,8 +65,11 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             found.update(
-                p for p in path.rglob("*")
-                if p.is_file() and not p.name.startswith(".") and not p.name.endswith(METADATA_SUFFIX)
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not p.name.startswith(".")
+                and not p.name.endswith(METADATA_SUFFIX)
                 and not p.name.lower().startswith("readme")
             )
         else:
@@ -74,14 +77,16 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return sorted(found)
 
 
-def load_document(path: Path, root: Path | None = None, max_pdf_pages: int = 2000,
-                  max_bytes: int | None = None) -> Document:
+def load_document(
+    path: Path, root: Path | None = None, max_pdf_pages: int = 2000, max_bytes: int | None = None
+) -> Document:
     """Load one file or raise DocumentError naming the file and what to do."""
     name = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise DocumentError(name, f"type « {suffix or 'sans extension'} » non pris en charge "
-                                  "(formats acceptés : .txt, .md, .pdf)")
+        raise DocumentError(
+            name, f"type « {suffix or 'sans extension'} » non pris en charge (formats acceptés : .txt, .md, .pdf)"
+        )
     if path.is_symlink() and root is not None and not _inside(path.resolve(), root):
         raise DocumentError(name, "lien symbolique vers un fichier hors du corpus : copiez le fichier à la place")
     try:
@@ -91,8 +96,10 @@ def load_document(path: Path, root: Path | None = None, max_pdf_pages: int = 200
     except OSError as exc:
         raise DocumentError(name, f"lecture impossible ({exc.strerror}) : vérifiez les droits du fichier") from None
     if max_bytes is not None and len(data) > max_bytes:
-        raise DocumentError(name, f"fichier trop volumineux ({len(data) // 1_000_000} Mo, "
-                                  f"limite {max_bytes // 1_000_000} Mo) : découpez-le")
+        raise DocumentError(
+            name,
+            f"fichier trop volumineux ({len(data) // 1_000_000} Mo, limite {max_bytes // 1_000_000} Mo) : découpez-le",
+        )
     if not data.strip():
         raise DocumentError(name, "fichier vide : rien à indexer")
     if suffix == ".pdf":
@@ -102,8 +109,14 @@ def load_document(path: Path, root: Path | None = None, max_pdf_pages: int = 200
     metadata = {**pdf_meta, **_read_metadata(path)}
     title = str(metadata.get("title") or _first_line(text) or path.stem)
     return Document(
-        doc_id=doc_id_for(path, root), path=name, title=title, text=text, pages=pages,
-        metadata=metadata, sha256=hashlib.sha256(data).hexdigest(), kind=suffix.lstrip("."),
+        doc_id=doc_id_for(path, root),
+        path=name,
+        title=title,
+        text=text,
+        pages=pages,
+        metadata=metadata,
+        sha256=hashlib.sha256(data).hexdigest(),
+        kind=suffix.lstrip("."),
     )
 
 
@@ -180,16 +193,30 @@ def _read_pdf(name: str, data: bytes, max_pages: int) -> tuple[str, list[Page], 
             label = labels[number - 1] if number - 1 < len(labels) else str(number)
             pages.append(Page(number=number, label=label, start=cursor, end=cursor + len(page_text)))
             cursor += len(page_text)
-        info = reader.metadata or {}
+        info: Any = reader.metadata or {}
         meta = {"title": str(info.get("/Title") or "").strip()} if info.get("/Title") else {}
     except DocumentError:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError, AssertionError,
-            IndexError, ZeroDivisionError, AttributeError) as exc:
-        raise DocumentError(name, f"PDF illisible ou corrompu ({type(exc).__name__}) : "
-                                  "réexportez-le depuis le logiciel d'origine") from None
+    except (
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        OSError,
+        RecursionError,
+        AssertionError,
+        IndexError,
+        ZeroDivisionError,
+        AttributeError,
+    ) as exc:
+        raise DocumentError(
+            name, f"PDF illisible ou corrompu ({type(exc).__name__}) : réexportez-le depuis le logiciel d'origine"
+        ) from None
     text = "".join(parts)
     if not text.strip():
-        raise DocumentError(name, "PDF sans texte extractible (scan ou images seules) : "
-                                  "passez-le par un logiciel de reconnaissance de caractères (OCR)")
+        raise DocumentError(
+            name,
+            "PDF sans texte extractible (scan ou images seules) : "
+            "passez-le par un logiciel de reconnaissance de caractères (OCR)",
+        )
     return text, pages, meta

@@ -151,6 +151,8 @@ def _parse_packed(data: bytes) -> _PackedE5:
 
 # Q4_0 block: an f16 scale then 16 bytes; byte j holds weight j (low nibble) and j+16 (high nibble).
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+_LOW_NIBBLE = (np.arange(256) & 0x0F).astype(np.float32) - 8
+_HIGH_NIBBLE = (np.arange(256) >> 4).astype(np.float32) - 8
 
 
 def _tensor(data: bytes, packed: _PackedE5, name: str, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
@@ -162,9 +164,12 @@ def _tensor(data: bytes, packed: _PackedE5, name: str, shape: tuple[int, ...]) -
     if not entry.quantised:
         return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
     blocks = np.frombuffer(raw, dtype=_Q4_BLOCK)
-    qs = blocks["qs"]
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int8) - np.int8(8)
-    values = q.astype(np.float32) * blocks["d"].astype(np.float32)[:, None]
+    values = np.empty((len(blocks), 32), dtype=np.float32)
+    # Byte -> nibble - 8 through lookup tables, on a contiguous copy (strided gathers are 10x slower).
+    qs = np.ascontiguousarray(blocks["qs"])
+    values[:, :16] = _LOW_NIBBLE[qs]
+    values[:, 16:] = _HIGH_NIBBLE[qs]
+    values *= blocks["d"].astype(np.float32)[:, None]
     return values.reshape(shape)
 
 

@@ -167,8 +167,9 @@ class _ChromaEmbeddingFunction:
 class VectorStore:
     """A Chroma collection, embedded in a generation folder or on a Chroma server."""
 
-    def __init__(self, settings: Settings, generation_dir: Path, generation: str,
-                 embedder: SentenceEmbeddings | None) -> None:
+    def __init__(
+        self, settings: Settings, generation_dir: Path, generation: str, embedder: SentenceEmbeddings | None
+    ) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -272,9 +273,7 @@ class LexicalIndex:
         if not terms or not self._chunk_ids:
             return []
         ids, scores = self._retriever.retrieve([terms], k=min(n, len(self._chunk_ids)), show_progress=False)
-        return [
-            (self._chunk_ids[int(i)], float(s)) for i, s in zip(ids[0], scores[0], strict=True) if float(s) > 0
-        ]
+        return [(self._chunk_ids[int(i)], float(s)) for i, s in zip(ids[0], scores[0], strict=True) if float(s) > 0]
 
 
 class CorpusIndex:
@@ -295,14 +294,15 @@ class CorpusIndex:
     def _open(self) -> None:
         generation = current_generation(self.root)
         if generation is None:
-            raise IndexUnavailableError(
-                f"aucun index dans {self.root} : lancez « ptce ingest » pour indexer le corpus"
-            )
+            raise IndexUnavailableError(f"aucun index dans {self.root} : lancez « ptce ingest » pour indexer le corpus")
         folder = self.root / generation
         try:
             manifest = Manifest.model_validate_json((folder / "manifest.json").read_text(encoding="utf-8"))
-            chunks = [Chunk.model_validate_json(line) for line in
-                      (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
+            chunks = [
+                Chunk.model_validate_json(line)
+                for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+                if line
+            ]
             lexical = LexicalIndex.load(folder / "lexical")
             vectors = VectorStore(self.settings, folder, generation, self._embedder)
         except (OSError, ValueError) as exc:
@@ -366,8 +366,9 @@ def _batched(items: Sequence[Chunk], size: int) -> Iterator[list[Chunk]]:
 class Ingestor:
     """Builds the next generation from the current one and the files on disk."""
 
-    def __init__(self, settings: Settings, embedder: SentenceEmbeddings,
-                 progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: SentenceEmbeddings, progress: ProgressCallback | None = None
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.progress = progress or (lambda stage, done, total: None)
@@ -385,7 +386,8 @@ class Ingestor:
     def _run_locked(self, paths: Sequence[Path] | None, rebuild: bool) -> IngestReport:
         started = time.perf_counter()
         self._clean_abandoned()
-        previous_gen = None if rebuild else current_generation(self.root)
+        live_gen = current_generation(self.root)
+        previous_gen = None if rebuild else live_gen
         previous = self._read_previous(previous_gen)
         if previous and previous[0].embedder != self.embedder.name:
             previous_gen, previous = None, None  # another embedder: vectors are not comparable
@@ -431,14 +433,19 @@ class Ingestor:
             fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
             for done, batch in enumerate(_batched(fresh, self.settings.embedding_batch_size)):
                 store.add(batch, self.embedder.encode_passages([c.indexed_text() for c in batch]))
-                self.progress("embedding", min((done + 1) * self.settings.embedding_batch_size, len(fresh)),
-                              len(fresh))
+                self.progress("embedding", min((done + 1) * self.settings.embedding_batch_size, len(fresh)), len(fresh))
             all_chunks = [c for c in old_chunks if c.doc_id in keep and c.doc_id not in changed] + fresh
             all_chunks.sort(key=lambda c: (c.doc_id, c.start))
             for doc_id, doc in loaded.items():
                 keep[doc_id] = DocumentRecord(
-                    doc_id=doc_id, path=doc.path, title=doc.title, sha256=doc.sha256, kind=doc.kind,
-                    metadata=doc.metadata, n_chunks=len(new_chunks[doc_id]), n_pages=len(doc.pages),
+                    doc_id=doc_id,
+                    path=doc.path,
+                    title=doc.title,
+                    sha256=doc.sha256,
+                    kind=doc.kind,
+                    metadata=doc.metadata,
+                    n_chunks=len(new_chunks[doc_id]),
+                    n_pages=len(doc.pages),
                     ingested_at=_now(),
                 )
             self._write_generation(staging, generation, keep, all_chunks, loaded, previous_gen)
@@ -456,31 +463,36 @@ class Ingestor:
             _release(store)
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self._prune(keep_generations={generation, previous_gen})
+        self._prune(keep_generations={generation, live_gen})
         report.generation = generation
         report.seconds = time.perf_counter() - started
         return report
 
-    def _load(self, path: Path, corpus_dir: Path, known: dict[str, DocumentRecord],
-              loaded: dict[str, Document]) -> DocumentOutcome:
+    def _load(
+        self, path: Path, corpus_dir: Path, known: dict[str, DocumentRecord], loaded: dict[str, Document]
+    ) -> DocumentOutcome:
         from ptce_assistant.documents import doc_id_for
 
         doc_id = doc_id_for(path, corpus_dir)
         try:
-            document = load_document(path, corpus_dir, self.settings.max_pdf_pages,
-                                     max_bytes=self.settings.max_upload_mb * 1_000_000 * 10)
+            document = load_document(
+                path, corpus_dir, self.settings.max_pdf_pages, max_bytes=self.settings.max_upload_mb * 1_000_000 * 10
+            )
         except DocumentError as exc:
             # The previous version (if any) stays indexed: a bad update never loses data.
-            return DocumentOutcome(path=str(path), doc_id=doc_id if doc_id in known else None,
-                                   status="rejected", error=exc.reason)
+            return DocumentOutcome(
+                path=str(path), doc_id=doc_id if doc_id in known else None, status="rejected", error=exc.reason
+            )
         record = known.get(document.doc_id)
         if record and record.sha256 == document.sha256:
-            return DocumentOutcome(path=str(path), doc_id=document.doc_id, status="unchanged",
-                                   chunks=record.n_chunks)
+            return DocumentOutcome(path=str(path), doc_id=document.doc_id, status="unchanged", chunks=record.n_chunks)
         loaded[document.doc_id] = document
-        return DocumentOutcome(path=str(path), doc_id=document.doc_id,
-                               status="updated" if record else "added",
-                               chunks=len(chunk_document(document)))
+        return DocumentOutcome(
+            path=str(path),
+            doc_id=document.doc_id,
+            status="updated" if record else "added",
+            chunks=len(chunk_document(document)),
+        )
 
     def _vanished(self, record: DocumentRecord, paths: Sequence[Path] | None) -> bool:
         """A document leaves the index when its file is gone, or (full sync) left the corpus folder."""
@@ -497,16 +509,26 @@ class Ingestor:
         folder = self.root / generation
         try:
             manifest = Manifest.model_validate_json((folder / "manifest.json").read_text(encoding="utf-8"))
-            chunks = [Chunk.model_validate_json(line) for line in
-                      (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
+            chunks = [
+                Chunk.model_validate_json(line)
+                for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+                if line
+            ]
         except (OSError, ValueError):
             return None
         if manifest.chunker != CHUNKER_VERSION:
             return None
         return manifest, chunks
 
-    def _write_generation(self, staging: Path, generation: str, documents: dict[str, DocumentRecord],
-                          chunks: list[Chunk], loaded: dict[str, Document], previous_gen: str | None) -> None:
+    def _write_generation(
+        self,
+        staging: Path,
+        generation: str,
+        documents: dict[str, DocumentRecord],
+        chunks: list[Chunk],
+        loaded: dict[str, Document],
+        previous_gen: str | None,
+    ) -> None:
         texts = staging / "texts"
         texts.mkdir()
         for record in documents.values():
@@ -519,8 +541,12 @@ class Ingestor:
             for chunk in chunks:
                 handle.write(chunk.model_dump_json() + "\n")
         LexicalIndex.build(chunks).save(staging / "lexical")
-        manifest = Manifest(generation=generation, embedder=self.embedder.name, created_at=_now(),
-                            documents=dict(sorted(documents.items())))
+        manifest = Manifest(
+            generation=generation,
+            embedder=self.embedder.name,
+            created_at=_now(),
+            documents=dict(sorted(documents.items())),
+        )
         (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
 
     def _clean_abandoned(self) -> None:

@@ -67,21 +67,33 @@ class HybridSearcher:
         t2 = time.perf_counter()
         lexical = self.index.lexical.search(expanded, n)
         t3 = time.perf_counter()
-        fused = reciprocal_rank_fusion([[cid for cid, _ in dense], [cid for cid, _ in lexical]],
-                                       self.settings.rrf_k)
+        fused = reciprocal_rank_fusion([[cid for cid, _ in dense], [cid for cid, _ in lexical]], self.settings.rrf_k)
         dense_info = {cid: (rank, sim) for rank, (cid, sim) in enumerate(dense, start=1)}
         lexical_info = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical, start=1)}
-        hits = []
+        hits: list[Hit] = []
         for cid, score in fused:
             chunk = self.index.by_id.get(cid)
             if chunk is None:
                 continue  # a vector whose chunk left in a concurrent ingestion
             d_rank, d_sim = dense_info.get(cid, (None, None))
             l_rank, l_score = lexical_info.get(cid, (None, None))
-            hits.append(Hit(rank=len(hits) + 1, chunk=chunk, score=score, dense_rank=d_rank,
-                            lexical_rank=l_rank, dense_similarity=d_sim, lexical_score=l_score))
+            hits.append(
+                Hit(
+                    rank=len(hits) + 1,
+                    chunk=chunk,
+                    score=score,
+                    dense_rank=d_rank,
+                    lexical_rank=l_rank,
+                    dense_similarity=d_sim,
+                    lexical_score=l_score,
+                )
+            )
             if len(hits) == k:
                 break
-        timings = {"embed": (t1 - t0) * 1000, "dense": (t2 - t1) * 1000, "lexical": (t3 - t2) * 1000,
-                   "search": (time.perf_counter() - t0) * 1000}
+        timings = {
+            "embed": (t1 - t0) * 1000,
+            "dense": (t2 - t1) * 1000,
+            "lexical": (t3 - t2) * 1000,
+            "search": (time.perf_counter() - t0) * 1000,
+        }
         return SearchResult(query=query, hits=hits, timings_ms=timings)

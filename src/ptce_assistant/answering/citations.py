@@ -11,6 +11,14 @@ from ptce_assistant.chunking import Chunk
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"A-ZÀ-ÖØ-Þ•])")
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
+
+
+def markdown_literal(text: str) -> str:
+    """Corpus text escaped so markdown shows it as typed: no HTML, no formatting, no fake [9] marker."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets of each sentence of `text`, trimmed of surrounding white space."""
     spans: list[tuple[int, int]] = []

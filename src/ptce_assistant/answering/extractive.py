@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from ptce_assistant.answering.answer import Citation
-from ptce_assistant.answering.citations import cite, sentence_spans
+from ptce_assistant.answering.citations import cite, markdown_literal, sentence_spans
 from ptce_assistant.conversation import StandaloneQuery
 from ptce_assistant.lexical import french_terms, strip_accents
 from ptce_assistant.retrieval import Hit
@@ -16,7 +16,7 @@ _WHOLE_LIST = re.compile(
     r"|what are|list|which are|name the)\b",
     re.IGNORECASE,
 )
-LEAD = {"fr": "D'après l'étude :", "en": "According to the study (quoted in French):"}
+LEAD = {"fr": "D'après le corpus (citations exactes) :", "en": "According to the corpus (verbatim quotes):"}
 
 
 def _best_sentence(chunk_text: str, terms: set[str]) -> tuple[int, int]:
@@ -24,7 +24,7 @@ def _best_sentence(chunk_text: str, terms: set[str]) -> tuple[int, int]:
     spans = sentence_spans(chunk_text)
     if not spans:
         return 0, len(chunk_text)
-    return max(spans, key=lambda span: (len(terms & set(french_terms(chunk_text[span[0]:span[1]]))), -span[0]))
+    return max(spans, key=lambda span: (len(terms & set(french_terms(chunk_text[span[0] : span[1]]))), -span[0]))
 
 
 def _first_sentence(chunk_text: str) -> tuple[int, int]:
@@ -37,8 +37,9 @@ def wants_whole_list(query: str) -> bool:
     return bool(_WHOLE_LIST.search(strip_accents(query)))
 
 
-def compose_extractive(query: StandaloneQuery, hits: Sequence[Hit], list_items: Sequence[Hit],
-                       lang: str, max_sentences: int) -> tuple[str, list[Citation]]:
+def compose_extractive(
+    query: StandaloneQuery, hits: Sequence[Hit], list_items: Sequence[Hit], lang: str, max_sentences: int
+) -> tuple[str, list[Citation]]:
     """Answer text with [n] markers and the citations it uses.
 
     `list_items` holds every item of the list the question asks for in full (empty otherwise).
@@ -50,13 +51,14 @@ def compose_extractive(query: StandaloneQuery, hits: Sequence[Hit], list_items: 
         for hit in list_items:
             start, end = _first_sentence(hit.chunk.text)
             citations.append(cite(len(citations) + 1, hit.chunk, start, end))
-            lines.append(f"{hit.chunk.list_position}. « {hit.chunk.text[start:end]} » [{len(citations)}]")
+            quote = markdown_literal(hit.chunk.text[start:end])
+            lines.append(f"{hit.chunk.list_position}. « {quote} » [{len(citations)}]")
         return f"{LEAD[lang]}\n\n" + "\n".join(lines), citations
     chosen = _chosen_hits(query, hits, max_sentences)
     for hit in chosen:
         start, end = _best_sentence(hit.chunk.text, terms)
         citations.append(cite(len(citations) + 1, hit.chunk, start, end))
-        lines.append(f"- « {hit.chunk.text[start:end]} » [{len(citations)}]")
+        lines.append(f"- « {markdown_literal(hit.chunk.text[start:end])} » [{len(citations)}]")
     return f"{LEAD[lang]}\n\n" + "\n".join(lines), citations
 
 
@@ -73,8 +75,12 @@ def _chosen_hits(query: StandaloneQuery, hits: Sequence[Hit], max_sentences: int
         if len(chosen) >= max_sentences:
             break
         close_dense = hit.dense_similarity is not None and hit.dense_similarity >= top_dense - 0.015
-        both_agree = hit.dense_rank is not None and hit.lexical_rank is not None and \
-            hit.dense_rank <= 2 and hit.lexical_rank <= 2
+        both_agree = (
+            hit.dense_rank is not None
+            and hit.lexical_rank is not None
+            and hit.dense_rank <= 2
+            and hit.lexical_rank <= 2
+        )
         if close_dense or both_agree:
             chosen.append(hit)
     return chosen

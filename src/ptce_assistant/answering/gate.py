@@ -89,21 +89,32 @@ def evidence_for(query: str, hits: Sequence[Hit], vocabulary: set[str]) -> Evide
 
 # Expected answer types (classic QA): a question asking for an amount, a law, a year, a count or
 # the meaning of an acronym is answered only if the passages hold something of that type.
-_MONEY_ASKED = re.compile(r"\b(budgets?|montants?|couts?|coute\w*|euros?|salaires?|tarifs?|prix"
-                          r"|how much (money|funding)|combien (d.argent|verse|coute))\b|€")
+_MONEY_ASKED = re.compile(
+    r"\b(budgets?|montants?|couts?|coute\w*|euros?|salaires?|tarifs?|prix"
+    r"|how much (money|funding)|combien (d.argent|verse|coute))\b|€"
+)
 _MONEY_GIVEN = re.compile(r"€|\beuros?\b|\d\s?(k|m)€", re.IGNORECASE)
 _LAW_ASKED = re.compile(r"\b(lois?|decrets?|article de loi|cadre (legal|juridique)|laws?|legislation|statute)\b")
 _LAW_GIVEN = re.compile(r"\b(lois?|décrets?|article)\b", re.IGNORECASE)
 _DATE_ASKED = re.compile(r"\b(quand|en quelle annee|a quelle date|depuis quand|when|what year|which year)\b")
-_DATE_GIVEN = re.compile(r"\b(1[89]\d\d|20\d\d|janvier|fevrier|février|mars|avril|mai|juin|juillet|aout|août"
-                         r"|septembre|octobre|novembre|decembre|décembre)\b", re.IGNORECASE)
-_AUTHOR_ASKED = re.compile(r"\b(auteurs?|redige\w*|ecrit|ecrite|chercheurs?|consultants?|who wrote|authors?"
-                           r"|written by)\b")
+_DATE_GIVEN = re.compile(
+    r"\b(1[89]\d\d|20\d\d|janvier|fevrier|février|mars|avril|mai|juin|juillet|aout|août"
+    r"|septembre|octobre|novembre|decembre|décembre)\b",
+    re.IGNORECASE,
+)
+_AUTHOR_ASKED = re.compile(
+    r"\b(auteurs?|redige\w*|ecrit|ecrite|chercheurs?|consultants?|who wrote|authors?"
+    r"|written by)\b"
+)
 _AUTHOR_GIVEN = re.compile(r"\b(rédigée? par|auteurs?|écrite? par|sous la direction)\b", re.IGNORECASE)
-_COUNT_ASKED = re.compile(r"\b(?:combien d(?:e\s+|')(?!entre)(\w+)|how many (\w+)|nombre d(?:e\s+|')(\w+)"
-                          r"|combien\b)")
-_QUANTITY = (r"(?:\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cinquante|cent"
-             r"|mille|dizaine|douzaine|quinzaine|vingtaine|trentaine|quarantaine|cinquantaine|centaine|millier)")
+_COUNT_ASKED = re.compile(
+    r"\b(?:combien d(?:e\s+|')(?!entre)(\w+)|how many (\w+)|nombre d(?:e\s+|')(\w+)"
+    r"|combien\b)"
+)
+_QUANTITY = (
+    r"(?:\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cinquante|cent"
+    r"|mille|dizaine|douzaine|quinzaine|vingtaine|trentaine|quarantaine|cinquantaine|centaine|millier)"
+)
 _ACRONYM_ASKED = re.compile(r"\b(signifie|veut dire|sigle|acronyme|stands? for|acronym|definition)\b")
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
@@ -144,8 +155,9 @@ def _counted(noun: str | None, text: str) -> bool:
     return any(french_terms(m.group(1))[:1] == stem[:1] for m in re.finditer(pattern, text))
 
 
-def decide(question: str, query: str, hits: Sequence[Hit], vocabulary: set[str], settings: Settings,
-           pinned: bool = False) -> GateDecision:
+def decide(
+    question: str, query: str, hits: Sequence[Hit], vocabulary: set[str], settings: Settings, pinned: bool = False
+) -> GateDecision:
     """Whether the corpus answers `query`; the reason is shown to evaluators."""
     refusal = refusal_kind(question)
     if refusal:
@@ -155,20 +167,34 @@ def decide(question: str, query: str, hits: Sequence[Hit], vocabulary: set[str],
     evidence = evidence_for(query, hits, vocabulary)
     confidence = _confidence(evidence)
     if pinned:
-        return GateDecision(answerable=True, confidence=max(confidence, 0.8),
-                            reason="list item named by the conversation", evidence=evidence)
+        return GateDecision(
+            answerable=True,
+            confidence=max(confidence, 0.8),
+            reason="list item named by the conversation",
+            evidence=evidence,
+        )
     unknown_share = len(evidence.unknown_terms) / evidence.query_terms if evidence.query_terms else 1.0
     if not evidence.answer_type_found:
-        return GateDecision(answerable=False, confidence=min(confidence, 0.2), evidence=evidence,
-                            reason=f"asks for a {evidence.answer_type} the passages do not contain")
+        return GateDecision(
+            answerable=False,
+            confidence=min(confidence, 0.2),
+            evidence=evidence,
+            reason=f"asks for a {evidence.answer_type} the passages do not contain",
+        )
     if evidence.top_dense < settings.gate_min_dense:
-        return GateDecision(answerable=False, confidence=confidence, evidence=evidence,
-                            reason=f"best passage too far (cosine {evidence.top_dense:.3f} "
-                                   f"< {settings.gate_min_dense})")
-    if (unknown_share >= settings.gate_max_unknown_share
-            and evidence.top_dense < settings.gate_confident_dense):
-        return GateDecision(answerable=False, confidence=confidence, evidence=evidence,
-                            reason=f"key terms absent from the corpus: {', '.join(evidence.unknown_terms)}")
+        return GateDecision(
+            answerable=False,
+            confidence=confidence,
+            evidence=evidence,
+            reason=f"best passage too far (cosine {evidence.top_dense:.3f} < {settings.gate_min_dense})",
+        )
+    if unknown_share >= settings.gate_max_unknown_share and evidence.top_dense < settings.gate_confident_dense:
+        return GateDecision(
+            answerable=False,
+            confidence=confidence,
+            evidence=evidence,
+            reason=f"key terms absent from the corpus: {', '.join(evidence.unknown_terms)}",
+        )
     return GateDecision(answerable=True, confidence=confidence, evidence=evidence, reason="supported by retrieval")
 
 

@@ -1,0 +1,92 @@
+"""Guide for elected officials: the study's levers, each cited, and which fit a given territory."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from ptce_assistant.assistant import Assistant
+from ptce_assistant.errors import PtceError
+from ptce_assistant.levers import (
+    Lever,
+    Stage,
+    Territory,
+    find_levers,
+    lever_question,
+    recommend,
+    related_passages,
+)
+
+TERRITORIES: dict[Territory, str] = {"rural": "Rural", "urbain": "Urbain"}
+STAGES: dict[Stage, str] = {"emergence": "Émergence du projet", "developpement": "Développement du projet"}
+
+
+def lever_card(lever: Lever, head: str) -> str:
+    """The lever's verbatim text with its citation: title, section, position, page."""
+    chunk = lever.first
+    where = ui.location(chunk.title, chunk.breadcrumb, chunk.page, chunk.page_label, lever.position, lever.count)
+    return ui.card_html(head, chunk.title, where, ui.passage_html(lever.text), f"levier-{lever.position}")
+
+
+def profile_form(assistant: Assistant) -> None:
+    """Territory and stage → the levers and passages that fit, best first."""
+    with st.form("profil"):
+        st.markdown("**Quels leviers pour votre territoire ?**")
+        territory = st.radio("Territoire", list(TERRITORIES), format_func=TERRITORIES.__getitem__, horizontal=True)
+        stage = st.radio("Stade du PTCE", list(STAGES), format_func=STAGES.__getitem__, horizontal=True)
+        submitted = st.form_submit_button("Classer les leviers")
+    if not submitted or territory is None or stage is None:
+        return
+    try:
+        result = recommend(assistant, territory, stage)
+    except PtceError as exc:
+        st.error(str(exc))
+        return
+    st.markdown(
+        f"**Leviers classés pour un territoire {TERRITORIES[territory].lower()}, "
+        f"{STAGES[stage].lower()}** (du plus au moins pertinent selon la recherche) :"
+    )
+    for ranked in result.levers[:3]:
+        ui.show_html(lever_card(ranked.lever, f"{ranked.rank}."))
+    if len(result.levers) > 3:
+        with st.expander("Les autres leviers, dans l'ordre"):
+            for ranked in result.levers[3:]:
+                ui.show_html(lever_card(ranked.lever, f"{ranked.rank}."))
+    if result.passages:
+        st.markdown("**Passages de l'étude qui correspondent à ce profil :**")
+        ui.render_hits(result.passages)
+
+
+def main() -> None:
+    """The levers page."""
+    ui.page_setup("Leviers")
+    assistant = ui.get_assistant()
+    levers = find_levers(assistant.index.chunks)
+    st.title(f"Les {len(levers)} leviers pour les collectivités" if levers else "Les leviers")
+    if not levers:
+        st.info("Aucune liste de leviers dans le corpus indexé (une liste sous un titre contenant « levier »).")
+        return
+    source = levers[0].first
+    ui.show_html(
+        ui.html_block(
+            ui.escape_text(
+                f"Tirés de « {source.title} », section « {source.heading} ». Chaque levier est cité mot pour mot."
+            ),
+            "ptce-text",
+        )
+    )
+    profile_form(assistant)
+    st.divider()
+    for lever in levers:
+        st.subheader(f"Levier {lever.position} sur {lever.count}")
+        ui.show_html(lever_card(lever, f"{lever.position}."))
+        with st.expander("Passages liés : rôle des collectivités, spécificités du rural"):
+            try:
+                ui.render_hits(related_passages(assistant, lever, levers))
+            except PtceError as exc:
+                st.error(str(exc))
+        if st.button("Poser une question sur ce levier", key=f"ask-lever-{lever.position}", icon=":material/chat:"):
+            ui.ask_in_chat(lever_question(lever))
+
+
+main()

@@ -1,0 +1,197 @@
+"""Chat page: grounded answers with checkable sources, feedback, and an audit trail."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Literal
+
+import streamlit as st
+
+import ui
+from ptce_assistant.answering.answer import Answer
+from ptce_assistant.assistant import Assistant
+from ptce_assistant.audit import AuditLog
+from ptce_assistant.conversation import Turn
+from ptce_assistant.errors import PtceError
+from ptce_assistant.llm import llm_status
+
+ModeChoice = Literal["extractive", "local", "openai"]
+MODES: dict[ModeChoice, str] = {
+    "extractive": "Citations exactes (extractif)",
+    "local": "Rédigé par le modèle local",
+    "openai": "Modèle distant (OpenAI-compatible)",
+}
+EXAMPLES = (
+    "Quels sont les huit leviers identifiés par l'étude ?",
+    "Quel est le rôle des collectivités dans l'émergence des PTCE ?",
+    "Quelles sont les spécificités des PTCE en milieu rural ?",
+)
+
+
+def choose_mode(assistant: Assistant) -> ModeChoice:
+    """Sidebar selector; a backend that cannot answer is explained and replaced by the extractive mode."""
+    statuses = {backend: llm_status(assistant.settings, backend) for backend in ("local", "openai")}
+    captions = ["Phrases vérifiées du corpus, affichées immédiatement."]
+    for backend in ("local", "openai"):
+        status = statuses[backend]
+        captions.append(f"{status.model} — disponible" if status.available else f"Indisponible : {status.reason}")
+    choice: ModeChoice = (
+        st.radio("Mode de réponse", list(MODES), format_func=MODES.__getitem__, captions=captions, key="mode")
+        or "extractive"
+    )
+    if choice != "extractive" and not statuses[choice].available:
+        st.warning(f"{MODES[choice]} indisponible ({statuses[choice].reason}) : réponses en mode extractif.")
+        return "extractive"
+    if choice != "extractive":
+        st.caption(
+            "La réponse extractive vérifiée s'affiche d'abord ; la réponse rédigée la remplace "
+            "une fois chacune de ses phrases vérifiée contre sa source."
+        )
+    return choice
+
+
+def history_of(entries: list[ui.ChatEntry]) -> list[Turn]:
+    """The conversation so far, as the assistant reads it."""
+    turns: list[Turn] = []
+    for entry in entries:
+        turns += [Turn(role="user", content=entry.question), Turn(role="assistant", content=entry.answer.answer)]
+    return turns
+
+
+def record_feedback(audit: AuditLog, turn_id: int) -> None:
+    """st.feedback callback: 1 is thumbs up, 0 thumbs down."""
+    value = st.session_state.get(f"feedback-{turn_id}")
+    if value is None:
+        return
+    try:
+        audit.add_feedback(turn_id, "up" if value == 1 else "down")
+    except PtceError as exc:
+        st.session_state["audit_error"] = str(exc)
+
+
+def feedback_widgets(entry: ui.ChatEntry, audit: AuditLog | None) -> None:
+    """Thumbs up/down, then an optional comment, attached to the turn in the audit log."""
+    if audit is None or entry.turn_id is None:
+        return
+    turn_id = entry.turn_id
+    rating = st.feedback("thumbs", key=f"feedback-{turn_id}", on_change=record_feedback, args=(audit, turn_id))
+    if rating is None:
+        return
+    with st.form(f"comment-{turn_id}", clear_on_submit=True, border=False):
+        comment = st.text_input(
+            "Commentaire (facultatif)",
+            key=f"comment-text-{turn_id}",
+            placeholder="Qu'est-ce qui manque ou est inexact ?",
+        )
+        if st.form_submit_button("Envoyer le commentaire") and comment.strip():
+            try:
+                audit.add_feedback(turn_id, "up" if rating == 1 else "down", comment)
+                st.success("Merci, commentaire enregistré.")
+            except PtceError as exc:
+                st.warning(str(exc))
+
+
+def show_entry(entry: ui.ChatEntry, assistant: Assistant, audit: AuditLog | None) -> None:
+    """One finished turn: question, answer with sources, feedback."""
+    with st.chat_message("user"):
+        ui.show_html(ui.text_html(entry.question))
+    with st.chat_message("assistant"):
+        ui.render_answer(entry.answer, assistant, entry.anchor)
+        feedback_widgets(entry, audit)
+
+
+def answer_live(
+    question: str, entries: list[ui.ChatEntry], choice: ModeChoice, assistant: Assistant, audit: AuditLog | None
+) -> None:
+    """Ask, show the verified draft at once, stream the written answer beneath it, then the final one."""
+    history = history_of(entries)
+    anchor = f"t{len(entries) + 1}"
+    with st.chat_message("user"):
+        ui.show_html(ui.text_html(question))
+    with st.chat_message("assistant"):
+        slot = st.empty()
+        final: Answer | None = None
+        written = ""
+        stream_box = None
+        try:
+            with st.spinner("Recherche dans le corpus…"):
+                events = assistant.stream(
+                    question,
+                    history,
+                    mode="extractive" if choice == "extractive" else "generative",
+                    llm=None if choice == "extractive" else choice,
+                )
+                first = next(events)
+            for event in itertools.chain([first], events):
+                if event.kind == "draft" and event.answer is not None:
+                    with slot.container():
+                        ui.render_answer(event.answer, assistant, anchor)
+                        st.caption("Réponse rédigée par le modèle (en cours, pas encore vérifiée) :")
+                        stream_box = st.empty()
+                elif event.kind == "token" and stream_box is not None:
+                    written += event.text
+                    stream_box.markdown(ui.text_html(written + " ▌"), unsafe_allow_html=True)
+                elif event.kind == "final":
+                    final = event.answer
+        except PtceError as exc:
+            slot.error(str(exc))
+            return
+        assert final is not None
+        entry = ui.ChatEntry(question=question, answer=final, anchor=anchor)
+        if audit is not None:
+            try:
+                entry.turn_id = audit.log_turn(
+                    st.session_state["session_id"], final, assistant.index.manifest.corpus_hash, history
+                )
+            except PtceError as exc:
+                st.warning(f"Journal d'audit : {exc}")
+        entries.append(entry)
+        with slot.container():
+            ui.render_answer(final, assistant, anchor)
+            feedback_widgets(entry, audit)
+
+
+def main() -> None:
+    """The chat page."""
+    ui.page_setup("Questions-réponses")
+    assistant = ui.get_assistant()
+    audit = ui.get_audit(assistant)
+    st.session_state.setdefault("session_id", uuid.uuid4().hex)
+    entries: list[ui.ChatEntry] = st.session_state.setdefault("entries", [])
+
+    with st.sidebar:
+        choice = choose_mode(assistant)
+        if st.button("Nouvelle conversation", icon=":material/add_comment:", width="stretch"):
+            entries.clear()
+        manifest = assistant.index.manifest
+        st.caption(
+            f"{len(manifest.documents)} document(s), {len(assistant.index.chunks)} passages · "
+            f"corpus {manifest.corpus_hash}"
+        )
+
+    st.title(ui.APP_TITLE)
+    st.caption(
+        "Assistant sourcé sur l'étude du RTES (2014) : chaque phrase renvoie à sa source ; "
+        "quand le corpus ne répond pas, il le dit."
+    )
+    if error := st.session_state.pop("audit_error", None):
+        st.warning(f"Journal d'audit : {error}")
+    examples = st.empty()
+    if not entries:
+        with examples.container():
+            st.markdown("Exemples de questions :")
+            for example in EXAMPLES:
+                st.button(example, key=f"example-{example}", on_click=ui.queue_question, args=(example,))
+
+    for entry in entries:
+        show_entry(entry, assistant, audit)
+
+    typed = st.chat_input("Posez une question sur l'étude…", max_chars=assistant.settings.max_question_chars)
+    question = typed or st.session_state.pop("pending_question", None)
+    if question and question.strip():
+        examples.empty()
+        answer_live(question, entries, choice, assistant, audit)
+
+
+main()

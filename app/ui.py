@@ -1,0 +1,248 @@
+"""What the app's pages share: the cached assistant and audit log, escaping, answer and source cards.
+
+Every piece of corpus or user text goes through `escape_text` before it is rendered with
+`unsafe_allow_html`: HTML *and* Markdown syntax are turned into character references, and the
+whole fragment stays on one line so Markdown never parses inside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from ptce_assistant.answering.answer import Answer, Citation
+from ptce_assistant.assistant import Assistant, shared_assistant
+from ptce_assistant.audit import AuditLog
+from ptce_assistant.chunking import Chunk
+from ptce_assistant.errors import PtceError
+from ptce_assistant.levers import is_lever_heading
+from ptce_assistant.retrieval import Hit
+
+APP_TITLE = "Les PTCE et le rôle des collectivités"
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"} | {
+    ch: f"&#{ord(ch)};" for ch in "\\`*_{}[]()#+-!|~$:=%"
+}
+_MARKER = re.compile(r"\[(\d+)\]")
+
+CSS = """<style>
+.ptce-answer { line-height: 1.6; }
+.ptce-ref { text-decoration: none; font-weight: 600; }
+.ptce-card { border: 1px solid rgba(128,128,128,.35); border-radius: .5rem; padding: .6rem .8rem;
+  margin: .4rem 0 .6rem 0; scroll-margin-top: 4rem; }
+.ptce-card:target { outline: 2px solid #f0b400; }
+.ptce-card-head { font-size: .95rem; }
+.ptce-num { display: inline-block; min-width: 2rem; font-weight: 700; color: #b36b00; }
+.ptce-where { color: rgba(110,110,110,1); font-size: .85rem; margin: .1rem 0 .4rem 0; }
+.ptce-passage { border-left: 3px solid rgba(128,128,128,.4); padding-left: .7rem; margin: 0; }
+.ptce-passage mark { background: #ffe58a; color: inherit; padding: 0 .1rem; }
+</style>"""
+
+
+@dataclass
+class ChatEntry:
+    """One question of the conversation and its final answer (turn_id: its row in the audit log)."""
+
+    question: str
+    answer: Answer
+    turn_id: int | None = None
+    anchor: str = ""
+    extras: dict[str, str] = field(default_factory=dict)
+
+
+# Resources ---------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Chargement des modèles ; à la première utilisation, indexation du corpus…")
+def _load_assistant() -> Assistant:
+    assistant = shared_assistant()
+    assistant.ensure_index()
+    return assistant
+
+
+def get_assistant() -> Assistant:
+    """The process-wide assistant with its index built; a user error stops the page with one line."""
+    try:
+        return _load_assistant()
+    except PtceError as exc:
+        st.error(str(exc))
+        st.stop()
+    raise AssertionError("unreachable")  # st.stop() raises
+
+
+@st.cache_resource(show_spinner=False)
+def _load_audit(path: str) -> AuditLog:
+    from pathlib import Path
+
+    return AuditLog(Path(path))
+
+
+def get_audit(assistant: Assistant) -> AuditLog | None:
+    """The audit log, or None (with a warning) when its file cannot be opened."""
+    try:
+        return _load_audit(str(assistant.settings.audit_db))
+    except PtceError as exc:
+        st.warning(f"Journal d'audit indisponible : {exc}")
+        return None
+
+
+def page_setup(title: str) -> None:
+    """Page config and the cards' style (first call of every page)."""
+    st.set_page_config(page_title=f"{title} · PTCE", page_icon="📚", layout="centered")
+    st.markdown(CSS, unsafe_allow_html=True)
+
+
+# Escaping and HTML fragments ---------------------------------------------------------------------
+def escape_text(text: str) -> str:
+    """Text as inert HTML: no tag, no Markdown syntax, line breaks kept as <br>."""
+    escaped = "".join(_ENTITIES.get(ch, ch) for ch in text.replace("\r\n", "\n").replace("\r", "\n"))
+    return escaped.replace("\n", "<br>")
+
+
+def html_block(inner: str, css_class: str) -> str:
+    """A one-line <div> (a blank line would end the raw HTML block and let Markdown parse again)."""
+    assert "\n" not in inner
+    return f'<div class="{css_class}">{inner}</div>'
+
+
+def text_html(text: str) -> str:
+    """User or model text, rendered as plain text."""
+    return html_block(escape_text(text), "ptce-text")
+
+
+def source_id(anchor: str, n: int) -> str:
+    """The HTML id of a source card, the target of the answer's [n] links."""
+    return f"{anchor}-source-{n}"
+
+
+def answer_html(answer: Answer, anchor: str) -> str:
+    """The answer text with every [n] of a citation turned into a link to its source card."""
+    cited = {c.n for c in answer.citations}
+    parts: list[str] = []
+    for line in answer.answer.split("\n"):
+        line = "• " + line[2:] if line.startswith("- ") else line
+        pieces = _MARKER.split(line)  # text, number, text, number, ...
+        html_line = ""
+        for i, piece in enumerate(pieces):
+            if i % 2 == 0:
+                html_line += escape_text(piece)
+            elif int(piece) in cited:
+                html_line += f'<a class="ptce-ref" href="#{source_id(anchor, int(piece))}">[{piece}]</a>'
+            else:
+                html_line += escape_text(f"[{piece}]")
+        parts.append(html_line)
+    return html_block("<br>".join(parts), "ptce-answer")
+
+
+def location(
+    chunk_title: str,
+    breadcrumb: Sequence[str],
+    page: int | None,
+    page_label: str | None,
+    list_position: int | None = None,
+    list_length: int | None = None,
+) -> str:
+    """« Section › sous-section · levier 7 sur 8 · p. 3 » (plain text, escape before rendering)."""
+    where = [" › ".join(breadcrumb[1:]) or "Introduction"]
+    if list_position and list_length:
+        noun = "levier" if breadcrumb and is_lever_heading(breadcrumb[-1]) else "point"
+        where.append(f"{noun} {list_position} sur {list_length}")
+    if page:
+        where.append(f"p. {page_label or page}")
+    return " · ".join(where)
+
+
+def passage_html(text: str, start: int | None = None, end: int | None = None) -> str:
+    """A passage with [start:end) highlighted."""
+    if start is None or end is None:
+        return escape_text(text)
+    return f"{escape_text(text[:start])}<mark>{escape_text(text[start:end])}</mark>{escape_text(text[end:])}"
+
+
+def card_html(head: str, title: str, where: str, passage: str, element_id: str | None = None) -> str:
+    """A source card; `passage` must already be escaped HTML."""
+    id_attr = f' id="{element_id}"' if element_id else ""
+    return (
+        f'<div class="ptce-card"{id_attr}><div class="ptce-card-head">'
+        f'<span class="ptce-num">{escape_text(head)}</span><strong>{escape_text(title)}</strong></div>'
+        f'<div class="ptce-where">{escape_text(where)}</div>'
+        f'<blockquote class="ptce-passage">{passage}</blockquote></div>'
+    )
+
+
+def quote_span(citation: Citation, chunk: Chunk) -> tuple[int, int] | None:
+    """Where the citation's verbatim quote sits in its chunk (from the offsets, else by search)."""
+    start = citation.start - chunk.start
+    if chunk.text[start : start + len(citation.quote)] == citation.quote and start >= 0:
+        return start, start + len(citation.quote)
+    found = chunk.text.find(citation.quote)
+    return (found, found + len(citation.quote)) if found >= 0 else None
+
+
+def citation_card_html(citation: Citation, chunk: Chunk | None, anchor: str) -> str:
+    """Source card: number, title, breadcrumb, page, the passage with the quoted sentence highlighted."""
+    span = quote_span(citation, chunk) if chunk is not None else None
+    if chunk is None or span is None:  # the document changed since the answer: show the quote alone
+        passage = passage_html(citation.quote, 0, len(citation.quote))
+        where = location(citation.title, citation.breadcrumb, citation.page, citation.page_label)
+    else:
+        passage = passage_html(chunk.text, *span)
+        where = location(
+            chunk.title, chunk.breadcrumb, chunk.page, chunk.page_label, chunk.list_position, chunk.list_length
+        )
+    return card_html(f"[{citation.n}]", citation.title, where, passage, source_id(anchor, citation.n))
+
+
+def hit_card_html(hit: Hit, head: str = "") -> str:
+    """A retrieved passage (consulted, nearest or related), without highlight."""
+    c = hit.chunk
+    where = location(c.title, c.breadcrumb, c.page, c.page_label, c.list_position, c.list_length)
+    return card_html(head or "·", c.title, where, passage_html(c.text))
+
+
+# Rendering --------------------------------------------------------------------------------------
+def show_html(fragment: str) -> None:
+    """Render a fragment built from escaped text only."""
+    st.markdown(fragment, unsafe_allow_html=True)
+
+
+def render_hits(hits: Sequence[Hit]) -> None:
+    """Cards for retrieved passages."""
+    for hit in hits:
+        show_html(hit_card_html(hit, head=f"{hit.rank}."))
+
+
+def render_answer(answer: Answer, assistant: Assistant, anchor: str) -> None:
+    """The answer, its notice, its source cards, and the passages consulted but not cited."""
+    if answer.notice:
+        st.info(answer.notice)
+    if answer.abstained:
+        show_html(text_html(answer.answer))
+        if answer.consulted:
+            st.markdown("**Passages les plus proches** (ils ne répondent pas à la question) :")
+            render_hits(answer.consulted)
+        return
+    show_html(answer_html(answer, anchor))
+    if answer.citations:
+        st.markdown("**Sources**")
+        for citation in answer.citations:
+            show_html(citation_card_html(citation, assistant.index.by_id.get(citation.chunk_id), anchor))
+    if answer.consulted:
+        with st.expander(f"Passages consultés mais non cités ({len(answer.consulted)})"):
+            render_hits(answer.consulted)
+    label = "extractif" if answer.mode == "extractive" else answer.model
+    total = answer.timings_ms.get("total")
+    st.caption(
+        f"Mode : {label} · confiance {answer.confidence:.2f}" + (f" · {total:.0f} ms" if total is not None else "")
+    )
+
+
+def queue_question(question: str) -> None:
+    """Have the chat page ask `question` on its next run."""
+    st.session_state["pending_question"] = question
+
+
+def ask_in_chat(question: str) -> None:
+    """Open the chat page with `question` asked (not from a callback: switch_page is ignored there)."""
+    queue_question(question)
+    st.switch_page("streamlit_app.py")

@@ -1,0 +1,249 @@
+"""Run eval sets through the Assistant facade (and the baselines) and build the report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ptce_assistant.answering.answer import Mode
+from ptce_assistant.assistant import Assistant, Backend, citation_is_valid
+from ptce_assistant.config import PROJECT_ROOT, Settings
+from ptce_assistant.errors import PtceError
+from ptce_assistant.evals.baselines import Baseline, build_baselines
+from ptce_assistant.evals.dataset import EvalCase, load_cases
+from ptce_assistant.evals.metrics import (
+    HEADLINE_METRICS,
+    MRR_DEPTH,
+    RETRIEVAL_METRICS,
+    Scores,
+    answer_scores,
+    covers_any,
+    dangling_markers,
+    is_verbatim_answer,
+    latency,
+    passed,
+    retrieval_scores,
+)
+from ptce_assistant.evals.metrics import aggregate as aggregate_scores
+from ptce_assistant.evals.report import (
+    ASSISTANT,
+    SPLIT_ROLES,
+    UNDECLARED_ROLE,
+    BaselineOutcome,
+    CaseRecord,
+    EvalReport,
+    HitRecord,
+    PassageRecord,
+    RunInfo,
+    SplitSummary,
+    SystemMetrics,
+)
+
+CaseProgress = Callable[[int, int], None]
+_SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+def evaluate_case(
+    assistant: Assistant,
+    split: str,
+    case: EvalCase,
+    mode: Mode | None,
+    llm: Backend | None,
+    baselines: Sequence[Baseline] = (),
+) -> CaseRecord:
+    """One case through the facade: its top-10 passages, its answer and every score."""
+    quotes = case.expected_quotes
+    query, result = assistant.retrieve(case.question, case.history, k=MRR_DEPTH)
+    answer = assistant.ask(case.question, case.history, mode=mode, llm=llm)
+    scores: Scores = dict.fromkeys(RETRIEVAL_METRICS)
+    if case.answerable:
+        scores = retrieval_scores([h.chunk.text for h in result.hits], quotes)
+    scores.update(answer_scores(case, answer, assistant.index))
+    return CaseRecord(
+        split=split,
+        id=case.id,
+        question=case.question,
+        history=case.history,
+        answerable=case.answerable,
+        lang=case.lang,
+        tags=case.tags,
+        expected_quotes=quotes,
+        standalone_query=query.text,
+        hits=[
+            HitRecord(
+                chunk_id=h.chunk.chunk_id,
+                rank=h.rank,
+                dense_rank=h.dense_rank,
+                lexical_rank=h.lexical_rank,
+                covers_expected=covers_any(h.chunk.text, quotes),
+            )
+            for h in result.hits
+        ],
+        answer=answer.answer,
+        answer_lang=answer.lang,
+        mode=answer.mode,
+        model=answer.model,
+        abstained=answer.abstained,
+        confidence=answer.confidence,
+        citations=answer.citations,
+        invalid_citations=[c.n for c in answer.citations if not citation_is_valid(c, assistant.index)],
+        dangling_markers=dangling_markers(answer),
+        verbatim_by_construction=not answer.abstained and is_verbatim_answer(answer),
+        notice=answer.notice,
+        scores=scores,
+        passed={m: passed(m, v) for m, v in scores.items()},
+        timings_ms={stage: round(ms, 2) for stage, ms in answer.timings_ms.items()},
+        baselines={b.name: _baseline_outcome(b, case) for b in baselines} if case.answerable else {},
+    )
+
+
+def _baseline_outcome(baseline: Baseline, case: EvalCase) -> BaselineOutcome:
+    ranked = baseline.rank(case.question)
+    scores = retrieval_scores([p.text for p in ranked], case.expected_quotes)
+    return BaselineOutcome(
+        passages=[
+            PassageRecord(passage_id=p.passage_id, rank=rank, covers_expected=covers_any(p.text, case.expected_quotes))
+            for rank, p in enumerate(ranked, start=1)
+        ],
+        scores=scores,
+        passed={m: passed(m, v) for m, v in scores.items()},
+    )
+
+
+def summarize_systems(cases: Sequence[CaseRecord], baselines: Sequence[str]) -> dict[str, SystemMetrics]:
+    """Headline metrics of the assistant and retrieval metrics of each baseline over some cases."""
+    systems = {ASSISTANT: aggregate_scores((c.scores for c in cases), HEADLINE_METRICS)}
+    for name in baselines:
+        systems[name] = aggregate_scores(
+            (c.baselines[name].scores for c in cases if name in c.baselines), RETRIEVAL_METRICS
+        )
+    return systems
+
+
+def summarize_split(name: str, path: Path, cases: Sequence[CaseRecord], baselines: Sequence[str]) -> SplitSummary:
+    """A split's metrics overall, per tag (plus the computed 'standalone' group) and its latency."""
+    groups = sorted({g for c in cases for g in c.groups})
+    return SplitSummary(
+        name=name,
+        path=_shown_path(path),
+        role=SPLIT_ROLES.get(name, UNDECLARED_ROLE),
+        n_cases=len(cases),
+        n_answerable=sum(c.answerable for c in cases),
+        metrics=summarize_systems(cases, baselines),
+        by_tag={g: summarize_systems([c for c in cases if g in c.groups], baselines) for g in groups},
+        latency_ms=latency(c.timings_ms for c in cases),
+        verbatim_by_construction=sum(c.verbatim_by_construction for c in cases),
+    )
+
+
+def run_eval(
+    assistant: Assistant,
+    set_paths: Sequence[Path],
+    mode: Mode | None = None,
+    llm: Backend | None = None,
+    with_baselines: bool = True,
+    progress: CaseProgress | None = None,
+) -> EvalReport:
+    """Every case of every set through the assistant (and the baselines); one split per set."""
+    started = time.perf_counter()
+    splits: dict[str, tuple[Path, list[EvalCase]]] = {}
+    for path in set_paths:
+        if path.stem in splits:
+            raise PtceError(f"{path}: deux jeux portent le nom « {path.stem} » ; renommez l'un des deux")
+        splits[path.stem] = (path, load_cases(path))
+    baselines = build_baselines(assistant) if with_baselines else []
+    total = sum(len(cases) for _, cases in splits.values())
+    records: list[CaseRecord] = []
+    try:
+        for split, (_, cases) in splits.items():
+            for case in cases:
+                records.append(evaluate_case(assistant, split, case, mode, llm, baselines))
+                if progress:
+                    progress(len(records), total)
+    finally:
+        for baseline in baselines:
+            close = getattr(baseline, "close", None)
+            if close:
+                close()
+    names = [b.name for b in baselines]
+    summaries = {
+        split: summarize_split(split, path, [r for r in records if r.split == split], names)
+        for split, (path, _) in splits.items()
+    }
+    return EvalReport(
+        run=run_info(
+            assistant,
+            mode or assistant.settings.mode,
+            llm or assistant.settings.llm,
+            baselines,
+            time.perf_counter() - started,
+        ),
+        splits=summaries,
+        cases=records,
+    )
+
+
+# Run information -------------------------------------------------------------------------------
+def git_commit() -> str | None:
+    """The checked-out commit, or None outside a git work tree."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def machine() -> dict[str, Any]:
+    """What the timings were measured on."""
+    return {
+        "nproc": os.cpu_count(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
+def _shown_path(path: Path) -> str:
+    """Paths inside the project are shown relative to it (reports are committed)."""
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def settings_dump(settings: Settings) -> dict[str, Any]:
+    """The settings without secrets, project paths made relative."""
+    dump = settings.model_dump(
+        mode="json", exclude={name for name in Settings.model_fields if any(word in name for word in _SECRET_WORDS)}
+    )
+    return {
+        name: _shown_path(Path(value)) if isinstance(getattr(settings, name), Path) else value
+        for name, value in dump.items()
+    }
+
+
+def run_info(assistant: Assistant, mode: str, llm: str, baselines: Sequence[Baseline], seconds: float) -> RunInfo:
+    """Date, commit, corpus hash, machine and configuration of a run."""
+    index = assistant.index
+    return RunInfo(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        git_commit=git_commit(),
+        corpus_hash=index.manifest.corpus_hash,
+        index_generation=index.generation,
+        chunks=len(index.chunks),
+        embedder=index.manifest.embedder,
+        mode=mode,
+        llm=llm if mode == "generative" else "none",
+        machine=machine(),
+        settings=settings_dump(assistant.settings),
+        baselines={b.name: b.description for b in baselines},
+        seconds=round(seconds, 1),
+    )

@@ -1,0 +1,55 @@
+"""Follow-ups resolved without an LLM: ordinals onto recorded list items, ellipses onto the last question."""
+
+from __future__ import annotations
+
+from ptce_assistant.assistant import Assistant
+from ptce_assistant.conversation import Turn, is_followup, ordinal_in, standalone_query
+
+LEVERS_Q = Turn(role="user", content="Quels sont les huit leviers identifiés par l'étude ?")
+LEVERS_A = Turn(role="assistant", content="D'après l'étude : 1. Faire oeuvre de pédagogie… [1]")
+
+
+def test_ordinals_in_french_and_english() -> None:
+    assert ordinal_in("Et le septième ?") == 7
+    assert ordinal_in("Peux-tu détailler le 4e levier ?") == 4
+    assert ordinal_in("levier 3") == 3
+    assert ordinal_in("What about the sixth one?") == 6
+    assert ordinal_in("Et le dernier ?") == -1
+    assert ordinal_in("Quels sont les leviers ?") is None
+
+
+def test_followup_detection() -> None:
+    assert is_followup("Et le septième ?")
+    assert is_followup("Quels exemples y trouve-t-on ?")
+    assert not is_followup("Quel rôle jouent les collectivités dans l'émergence des PTCE ?")
+
+
+def test_seventh_maps_onto_the_seventh_lever(assistant: Assistant) -> None:
+    query = standalone_query("Et le septième ?", [LEVERS_Q, LEVERS_A], assistant.index.chunks)
+    assert query.list_item is not None
+    assert query.list_item.position == 7 and query.list_item.length == 8
+    assert "leviers" in query.list_item.breadcrumb[-1]
+    assert "Soutenir l'emploi" in query.text
+
+
+def test_last_means_the_list_length(assistant: Assistant) -> None:
+    query = standalone_query("Et le dernier ?", [LEVERS_Q, LEVERS_A], assistant.index.chunks)
+    assert query.list_item is not None and query.list_item.position == 8
+
+
+def test_a_followup_without_ordinal_keeps_the_item_of_the_previous_turn(assistant: Assistant) -> None:
+    history = [Turn(role="user", content="Que dit le septième levier ?"), Turn(role="assistant", content="…")]
+    query = standalone_query("Pourquoi est-ce important ?", history, assistant.index.chunks)
+    assert query.list_item is not None and query.list_item.position == 7
+
+
+def test_ellipsis_carries_the_previous_question(assistant: Assistant) -> None:
+    history = [Turn(role="user", content="Quel lien entre PTCE et développement local ?"), LEVERS_A]
+    query = standalone_query("Et en milieu rural ?", history, assistant.index.chunks)
+    assert query.followup and "développement local" in query.text and "rural" in query.text
+
+
+def test_standalone_question_is_left_alone(assistant: Assistant) -> None:
+    question = "Quel rôle jouent les collectivités dans l'accompagnement ?"
+    query = standalone_query(question, [LEVERS_Q, LEVERS_A], assistant.index.chunks)
+    assert query.text == question and not query.followup

@@ -1,0 +1,154 @@
+"""Ingestion: incremental by content hash, atomic generations, bad files rejected, index intact on failure."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+
+from ptce_assistant.assistant import Assistant
+from ptce_assistant.index import POINTER, CorpusIndex, current_generation
+
+LEVIER = "Soutenir l'emploi et les fonctions de coordination"
+
+
+class CountingEmbedder:
+    """Wraps the real embedder and counts passages embedded (to prove unchanged text is skipped)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.embedded = 0
+        self.fail_after: int | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def encode_passages(self, texts: list[str]) -> object:
+        if self.fail_after is not None and self.embedded >= self.fail_after:
+            raise RuntimeError("simulated crash in the middle of embedding")
+        self.embedded += len(texts)
+        return self.inner.encode_passages(texts)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def counting(assistant: Assistant, corpus_copy: Path, tmp_path: Path) -> tuple[Assistant, CountingEmbedder]:
+    helper = Assistant(make_settings(tmp_path, corpus_dir=corpus_copy, embedding_batch_size=4))
+    counter = CountingEmbedder(assistant.embedder)
+    helper.__dict__["embedder"] = counter
+    return helper, counter
+
+
+def test_ingest_then_reingest_embeds_nothing_new(counting: tuple[Assistant, CountingEmbedder]) -> None:
+    helper, counter = counting
+    first = helper.ingest()
+    assert [o.status for o in first.outcomes] == ["added"]
+    assert counter.embedded == first.chunks_total == 20
+    second = helper.ingest()
+    assert [o.status for o in second.outcomes] == ["unchanged"]
+    assert counter.embedded == 20  # nothing re-embedded
+    assert second.generation == first.generation
+
+
+def test_changed_document_is_replaced_and_deleted_one_removed(
+    counting: tuple[Assistant, CountingEmbedder], corpus_copy: Path
+) -> None:
+    helper, counter = counting
+    helper.ingest()
+    extra = corpus_copy / "note.md"
+    extra.write_text("# Note\n\nLes tiers-lieux ruraux accueillent des PTCE naissants.\n", encoding="utf-8")
+    report = helper.ingest()
+    assert {o.path.rsplit("/", 1)[-1]: o.status for o in report.outcomes} == {
+        "note.md": "added",
+        "rtes-2014-ptce-role-des-collectivites.txt": "unchanged",
+    }
+    assert counter.embedded == 21
+    extra.write_text("# Note\n\nLes tiers-lieux urbains accueillent aussi des PTCE.\n", encoding="utf-8")
+    assert {o.status for o in helper.ingest().outcomes} == {"updated", "unchanged"}
+    hits = helper.search("tiers-lieux urbains", k=3).hits
+    assert any("urbains" in h.chunk.text for h in hits)
+    assert not any("ruraux accueillent" in c.text for c in helper.index.chunks)
+    extra.unlink()
+    report = helper.ingest()
+    assert "removed" in {o.status for o in report.outcomes}
+    assert {c.doc_id for c in helper.index.chunks} == {"rtes-2014-ptce-role-des-collectivites.txt"}
+    assert helper.index.vectors.count() == len(helper.index.chunks) == 20
+
+
+def test_bad_file_is_rejected_and_the_rest_ingested(
+    counting: tuple[Assistant, CountingEmbedder], corpus_copy: Path
+) -> None:
+    helper, _ = counting
+    (corpus_copy / "vide.txt").write_bytes(b"")
+    (corpus_copy / "image.pdf").write_bytes(b"%PDF-1.4 garbage")
+    report = helper.ingest()
+    rejected = {Path(o.path).name: o.error for o in report.rejected}
+    assert set(rejected) == {"vide.txt", "image.pdf"}
+    assert all(rejected.values())
+    assert report.chunks_total == 20
+
+
+def test_a_failed_update_leaves_the_previous_index_intact(
+    counting: tuple[Assistant, CountingEmbedder], corpus_copy: Path
+) -> None:
+    helper, counter = counting
+    first = helper.ingest()
+    before = helper.search(LEVIER, k=1).hits[0].chunk.chunk_id
+    study = corpus_copy / "rtes-2014-ptce-role-des-collectivites.txt"
+    study.write_text(study.read_text(encoding="utf-8") + "\n\nUn paragraphe ajouté.\n", encoding="utf-8")
+    counter.fail_after = counter.embedded + 4
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        helper.ingest()
+    root = helper.settings.index_dir
+    assert current_generation(root) == first.generation
+    assert not list(root.glob(".staging-*"))
+    reopened = CorpusIndex(helper.settings, helper.embedder)  # type: ignore[arg-type]
+    assert reopened.vectors.count() == len(reopened.chunks) == 20
+    assert helper.search(LEVIER, k=1).hits[0].chunk.chunk_id == before
+    counter.fail_after = None
+    assert {o.status for o in helper.ingest().outcomes} == {"updated"}
+
+
+def test_a_leftover_staging_folder_is_cleaned_and_never_read(counting: tuple[Assistant, CountingEmbedder]) -> None:
+    helper, _ = counting
+    helper.ingest()
+    root = helper.settings.index_dir
+    (root / ".staging-gen-dead").mkdir()
+    (root / ".staging-gen-dead" / "manifest.json").write_text("{broken", encoding="utf-8")
+    helper.ingest(rebuild=True)
+    assert not (root / ".staging-gen-dead").exists()
+    assert json.loads((root / POINTER).read_text())["generation"].startswith("gen-")
+
+
+def test_rebuild_reembeds_everything_and_keeps_one_previous_generation(
+    counting: tuple[Assistant, CountingEmbedder],
+) -> None:
+    helper, counter = counting
+    helper.ingest()
+    helper.ingest(rebuild=True)
+    helper.ingest(rebuild=True)
+    assert counter.embedded == 60
+    generations = sorted(p.name for p in helper.settings.index_dir.glob("gen-*"))
+    assert len(generations) == 2  # the current one and the one readers may still hold
+
+
+def test_missing_index_says_what_to_run(tmp_path: Path) -> None:
+    from ptce_assistant.errors import IndexUnavailableError
+
+    with pytest.raises(IndexUnavailableError, match="ptce ingest"):
+        CorpusIndex(make_settings(tmp_path))
+
+
+def test_readers_see_a_new_generation_after_refresh(
+    counting: tuple[Assistant, CountingEmbedder], corpus_copy: Path
+) -> None:
+    helper, _ = counting
+    helper.ingest()
+    reader = CorpusIndex(helper.settings, helper.embedder)  # type: ignore[arg-type]
+    (corpus_copy / "ajout.txt").write_text("Un document ajouté sur les coopératives.\n", encoding="utf-8")
+    os.utime(corpus_copy)
+    helper.ingest()
+    assert reader.refresh() is True
+    assert "ajout.txt" in reader.manifest.documents
