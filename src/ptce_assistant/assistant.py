@@ -240,7 +240,7 @@ class Assistant:
     def _generative(
         self, base: Answer, draft: Answer, hits: list[Hit], lang: str, backend: Backend, started: float
     ) -> Iterator[StreamEvent]:
-        from ptce_assistant.answering.generative import stream_answer
+        from ptce_assistant.answering.generative import stream_generation
         from ptce_assistant.answering.verify import verify_answer
         from ptce_assistant.llm import get_chat_model, llm_status
 
@@ -258,7 +258,7 @@ class Assistant:
         first_token: float | None = None
         try:
             chat_model = get_chat_model(self.settings, backend)
-            for token in stream_answer(chat_model, base.question, "en" if lang == "en" else "fr", passages):
+            for token in stream_generation(chat_model, base.question, passages, base.lang):
                 if first_token is None:
                     first_token = time.perf_counter()
                 pieces.append(token)
@@ -268,7 +268,7 @@ class Assistant:
                 kind="final", answer=draft.model_copy(update={"notice": f"LLM en erreur ({exc}) : réponse extractive."})
             )
             return
-        verified = verify_answer("".join(pieces), passages)
+        verified = verify_answer("".join(pieces), passages, base.lang)
         timings = {**draft.timings_ms, "generate": (time.perf_counter() - generate_started) * 1000}
         if first_token is not None:
             timings["first_token"] = (first_token - started) * 1000
