@@ -211,7 +211,7 @@ def metric_rows(report: EvalReport, split: str) -> list[tuple[str, list[str]]]:
             if value is not None and value.value is not None:
                 cell += f" (n={value.n})"
             if system == ASSISTANT and metric == "supported_sentence_rate" and value and value.n:
-                cell += " *" if summary.verbatim_by_construction == value.n else " **"
+                cell += " (*)" if summary.verbatim_by_construction == value.n else " (**)"
             cells.append(cell)
         rows.append((label, cells))
     return rows
@@ -221,9 +221,9 @@ def supported_rate_note(summary: SplitSummary) -> str:
     """What the assistant's supported-sentence rate means on this split."""
     measured = summary.metrics[ASSISTANT]["supported_sentence_rate"].n - summary.verbatim_by_construction
     if measured <= 0:
-        return "* 1.0 by construction: every answer is made of verbatim quotes; nothing was measured."
+        return "(*) 1.0 by construction: every answer is made of verbatim quotes; nothing was measured."
     return (
-        f"** {summary.verbatim_by_construction} answers are verbatim quotes (1.0 by construction); "
+        f"(**) {summary.verbatim_by_construction} answers are verbatim quotes (1.0 by construction); "
         f"{measured} generated answers were measured."
     )
 
@@ -295,8 +295,8 @@ def tag_bars_png(report: EvalReport, split: str) -> bytes:
         left.set_yticks([y + 0.4 - height / 2 for y in range(len(retrieval_tags))], retrieval_tags, fontsize=8)
         left.invert_yaxis()
         left.set_xlim(0, 1)
-        left.set_title(f"{split}: hit@5 by tag (answerable cases)", fontsize=10, pad=24)
-        left.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.04), ncol=len(report.systems))
+        left.set_title(f"{split}: hit@5 by tag (answerable cases)", fontsize=10)
+        left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.05), ncol=len(report.systems))
         accuracy = [summary.by_tag[t][ASSISTANT]["decision_accuracy"].value or 0.0 for t in decision_tags]
         right.barh(range(len(decision_tags)), accuracy, color="tab:green")
         right.set_yticks(range(len(decision_tags)), decision_tags, fontsize=8)

@@ -212,18 +212,21 @@ def machine() -> dict[str, Any]:
 
 
 def _shown_path(path: Path) -> str:
-    """Paths inside the project are shown relative to it (reports are committed)."""
-    try:
-        return str(path.resolve().relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
+    """Paths inside the project are shown relative to it, those in the home folder from ~ (reports are committed)."""
+    resolved = path.resolve()
+    for root, prefix in ((PROJECT_ROOT, ""), (Path.home(), "~/")):
+        if resolved.is_relative_to(root):
+            return prefix + str(resolved.relative_to(root))
+    return str(path)
+
+
+def _is_secret(name: str) -> bool:
+    return any(word in _SECRET_WORDS for word in name.split("_"))
 
 
 def settings_dump(settings: Settings) -> dict[str, Any]:
-    """The settings without secrets, project paths made relative."""
-    dump = settings.model_dump(
-        mode="json", exclude={name for name in Settings.model_fields if any(word in name for word in _SECRET_WORDS)}
-    )
+    """The settings without secrets (api keys, tokens), project paths made relative."""
+    dump = settings.model_dump(mode="json", exclude={name for name in Settings.model_fields if _is_secret(name)})
     return {
         name: _shown_path(Path(value)) if isinstance(getattr(settings, name), Path) else value
         for name, value in dump.items()
