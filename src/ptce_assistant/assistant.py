@@ -20,6 +20,7 @@ from ptce_assistant.errors import InputLimitError, ModelUnavailableError
 from ptce_assistant.index import CorpusIndex, Ingestor, IngestReport, ProgressCallback
 from ptce_assistant.lexical import detect_language, french_terms
 from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult
+from ptce_assistant.thesaurus import expansions
 
 if TYPE_CHECKING:
     from ptce_assistant.embeddings import SentenceEmbeddings
@@ -152,7 +153,7 @@ class Assistant:
         query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
         hits = result.hits
         decision = decide(
-            question, query.text, hits, self.vocabulary, self.settings, pinned=query.list_item is not None
+            question, query.text, hits, self.vocabulary, self.settings, pinned=query.list_item is not None, lang=lang
         )
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         base = Answer(
@@ -208,8 +209,9 @@ class Assistant:
         top = hits[0].chunk
         if not top.list_length:
             return []
-        heading_terms = set(french_terms(top.heading))
-        if not heading_terms & set(french_terms(query.text)) and hits[0].dense_rank != 1:
+        # The question must name the list ("les huit leviers", "the levers"), not just land in it.
+        asked = set(french_terms(f"{query.text} {expansions(query.text)}"))
+        if not set(french_terms(top.heading)) & asked:
             return []
         items = [c for c in self.index.chunks if c.breadcrumb == top.breadcrumb and c.list_position]
         return [Hit(rank=i, chunk=c, score=0.0) for i, c in enumerate(items, start=1)]

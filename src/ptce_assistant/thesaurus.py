@@ -39,6 +39,11 @@ SYNONYMS: dict[str, str] = {
     r"accompagn\w*|aider|aide|support\w*|help\w*|expertise|ingenier\w*|engineering": "accompagnement "
     r"ingénieries compétences",
     r"ptces?|poles? (territoriaux|de cooperation)": "PTCE",
+    r"pouvoir|domin\w*|controle\w*|ingeren\w*|mainmise|trop de place|instrumentalis\w*|too much (power|control)"
+    r"|dominant": "position dominante instrumentalisation juste place",
+    r"plusieurs collectivites|entre collectivites|intercollectivit\w*|unir leurs efforts|ensemble": (
+        "inter-collectivités"
+    ),
 }
 _COMPILED = [(re.compile(rf"\b(?:{pattern})\b"), words) for pattern, words in SYNONYMS.items()]
 

@@ -19,12 +19,19 @@ _WHOLE_LIST = re.compile(
 LEAD = {"fr": "D'après le corpus (citations exactes) :", "en": "According to the corpus (verbatim quotes):"}
 
 
-def _best_sentence(chunk_text: str, terms: set[str]) -> tuple[int, int]:
-    """The sentence of a passage that shares most terms with the query (the first on ties)."""
+def _best_sentences(chunk_text: str, terms: set[str]) -> tuple[int, int]:
+    """The span of the passage's sentences that share (nearly) the most terms with the query.
+
+    Neighbouring sentences that match almost as well are kept together: in this corpus the answer
+    often spans a claim and its explanation ("…méritent d'être soulignées : les freins… Ces problématiques…").
+    """
     spans = sentence_spans(chunk_text)
     if not spans:
         return 0, len(chunk_text)
-    return max(spans, key=lambda span: (len(terms & set(french_terms(chunk_text[span[0] : span[1]]))), -span[0]))
+    scores = [len(terms & set(french_terms(chunk_text[s:e]))) for s, e in spans]
+    best = max(scores)
+    chosen = [span for span, score in zip(spans, scores, strict=True) if score >= max(best - 1, 1)] or spans[:1]
+    return chosen[0][0], chosen[-1][1]
 
 
 def _first_sentence(chunk_text: str) -> tuple[int, int]:
@@ -56,7 +63,7 @@ def compose_extractive(
         return f"{LEAD[lang]}\n\n" + "\n".join(lines), citations
     chosen = _chosen_hits(query, hits, max_sentences)
     for hit in chosen:
-        start, end = _best_sentence(hit.chunk.text, terms)
+        start, end = _best_sentences(hit.chunk.text, terms)
         citations.append(cite(len(citations) + 1, hit.chunk, start, end))
         lines.append(f"- « {markdown_literal(hit.chunk.text[start:end])} » [{len(citations)}]")
     return f"{LEAD[lang]}\n\n" + "\n".join(lines), citations

@@ -156,7 +156,13 @@ def _counted(noun: str | None, text: str) -> bool:
 
 
 def decide(
-    question: str, query: str, hits: Sequence[Hit], vocabulary: set[str], settings: Settings, pinned: bool = False
+    question: str,
+    query: str,
+    hits: Sequence[Hit],
+    vocabulary: set[str],
+    settings: Settings,
+    pinned: bool = False,
+    lang: str = "fr",
 ) -> GateDecision:
     """Whether the corpus answers `query`; the reason is shown to evaluators."""
     refusal = refusal_kind(question)
@@ -188,7 +194,12 @@ def decide(
             evidence=evidence,
             reason=f"best passage too far (cosine {evidence.top_dense:.3f} < {settings.gate_min_dense})",
         )
-    if unknown_share >= settings.gate_max_unknown_share and evidence.top_dense < settings.gate_confident_dense:
+    # The corpus vocabulary is French: an English question's words say nothing about coverage.
+    if (
+        lang == "fr"
+        and unknown_share >= settings.gate_max_unknown_share
+        and evidence.top_dense < settings.gate_confident_dense
+    ):
         return GateDecision(
             answerable=False,
             confidence=confidence,
