@@ -89,7 +89,7 @@ def feedback_widgets(entry: ui.ChatEntry, audit: AuditLog | None) -> None:
                 audit.add_feedback(turn_id, "up" if rating == 1 else "down", comment)
                 st.success("Merci, commentaire enregistré.")
             except PtceError as exc:
-                st.warning(str(exc))
+                st.warning(ui.plain(str(exc)))
 
 
 def show_entry(entry: ui.ChatEntry, assistant: Assistant, audit: AuditLog | None) -> None:
@@ -129,13 +129,14 @@ def answer_live(
                         ui.render_answer(event.answer, assistant, anchor)
                         st.caption("Réponse rédigée par le modèle (en cours, pas encore vérifiée) :")
                         stream_box = st.empty()
+                        stream_box.markdown(ui.text_html("▌"), unsafe_allow_html=True)
                 elif event.kind == "token" and stream_box is not None:
                     written += event.text
                     stream_box.markdown(ui.text_html(written + " ▌"), unsafe_allow_html=True)
                 elif event.kind == "final":
                     final = event.answer
         except PtceError as exc:
-            slot.error(str(exc))
+            slot.error(ui.plain(str(exc)))
             return
         assert final is not None
         entry = ui.ChatEntry(question=question, answer=final, anchor=anchor)
@@ -145,8 +146,11 @@ def answer_live(
                     st.session_state["session_id"], final, assistant.index.manifest.corpus_hash, history
                 )
             except PtceError as exc:
-                st.warning(f"Journal d'audit : {exc}")
+                st.warning(ui.plain(f"Journal d'audit : {exc}"))
         entries.append(entry)
+        if stream_box is not None:
+            stream_box.empty()
+        slot.empty()  # drop the draft's block: a shorter final block would leave its tail on screen
         with slot.container():
             ui.render_answer(final, assistant, anchor)
             feedback_widgets(entry, audit)
@@ -176,7 +180,7 @@ def main() -> None:
         "quand le corpus ne répond pas, il le dit."
     )
     if error := st.session_state.pop("audit_error", None):
-        st.warning(f"Journal d'audit : {error}")
+        st.warning(ui.plain(f"Journal d'audit : {error}"))
     examples = st.empty()
     if not entries:
         with examples.container():

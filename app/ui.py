@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from ptce_assistant.answering.answer import Answer, Citation
 from ptce_assistant.assistant import Assistant, shared_assistant
@@ -22,10 +24,13 @@ from ptce_assistant.levers import is_lever_heading
 from ptce_assistant.retrieval import Hit
 
 APP_TITLE = "Les PTCE et le rôle des collectivités"
+APP_DIR = Path(__file__).resolve().parent
+PAGE_LABELS = {"Evaluation": "Évaluation"}
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"} | {
     ch: f"&#{ord(ch)};" for ch in "\\`*_{}[]()#+-!|~$:=%"
 }
 _MARKER = re.compile(r"\[(\d+)\]")
+_MARKDOWN_SYMBOL = re.compile(r"([\\`*_\[\]#|~$<>&])")  # links, emphasis, code, math, tables, HTML
 
 CSS = """<style>
 .ptce-answer { line-height: 1.6; }
@@ -49,7 +54,6 @@ class ChatEntry:
     answer: Answer
     turn_id: int | None = None
     anchor: str = ""
-    extras: dict[str, str] = field(default_factory=dict)
 
 
 # Resources ---------------------------------------------------------------------------------------
@@ -65,15 +69,13 @@ def get_assistant() -> Assistant:
     try:
         return _load_assistant()
     except PtceError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))
         st.stop()
     raise AssertionError("unreachable")  # st.stop() raises
 
 
 @st.cache_resource(show_spinner=False)
 def _load_audit(path: str) -> AuditLog:
-    from pathlib import Path
-
     return AuditLog(Path(path))
 
 
@@ -82,14 +84,35 @@ def get_audit(assistant: Assistant) -> AuditLog | None:
     try:
         return _load_audit(str(assistant.settings.audit_db))
     except PtceError as exc:
-        st.warning(f"Journal d'audit indisponible : {exc}")
+        st.warning(plain(f"Journal d'audit indisponible : {exc}"))
         return None
 
 
 def page_setup(title: str) -> None:
-    """Page config and the cards' style (first call of every page)."""
+    """Page config, error display without tracebacks, the French navigation and the cards' style."""
     st.set_page_config(page_title=f"{title} · PTCE", page_icon="📚", layout="centered")
+    st.set_option("client.showErrorDetails", "none")  # an unexpected error never shows a traceback
+    st.set_option("client.showSidebarNavigation", False)  # replaced by navigation() (French labels)
+    navigation()
     st.markdown(CSS, unsafe_allow_html=True)
+
+
+def page_label(page: Path) -> str:
+    """« 3_Evaluation.py » → « Évaluation »."""
+    name = re.sub(r"^\d+_", "", page.stem).replace("_", " ")
+    return PAGE_LABELS.get(name, name)
+
+
+def navigation() -> None:
+    """Sidebar links: the chat, then every file of pages/ in order (a new page appears by itself)."""
+    try:
+        with st.sidebar:
+            st.page_link("streamlit_app.py", label="Questions-réponses", icon=":material/forum:")
+            for page in sorted((APP_DIR / "pages").glob("*.py")):
+                st.page_link(f"pages/{page.name}", label=page_label(page))
+            st.divider()
+    except StreamlitAPIException:
+        pass  # a page run on its own (tests, `streamlit run app/pages/...`) has no other page to link to
 
 
 # Escaping and HTML fragments ---------------------------------------------------------------------
@@ -97,6 +120,11 @@ def escape_text(text: str) -> str:
     """Text as inert HTML: no tag, no Markdown syntax, line breaks kept as <br>."""
     escaped = "".join(_ENTITIES.get(ch, ch) for ch in text.replace("\r\n", "\n").replace("\r", "\n"))
     return escaped.replace("\n", "<br>")
+
+
+def plain(text: str) -> str:
+    """Text for st.error/st.success/st.info (Markdown): every Markdown symbol backslash-escaped."""
+    return _MARKDOWN_SYMBOL.sub(r"\\\1", text)
 
 
 def html_block(inner: str, css_class: str) -> str:
@@ -215,7 +243,7 @@ def render_hits(hits: Sequence[Hit]) -> None:
 def render_answer(answer: Answer, assistant: Assistant, anchor: str) -> None:
     """The answer, its notice, its source cards, and the passages consulted but not cited."""
     if answer.notice:
-        st.info(answer.notice)
+        st.info(plain(answer.notice))
     if answer.abstained:
         show_html(text_html(answer.answer))
         if answer.consulted:

@@ -21,11 +21,12 @@ TERRITORIES: dict[Territory, str] = {"rural": "Rural", "urbain": "Urbain"}
 STAGES: dict[Stage, str] = {"emergence": "Émergence du projet", "developpement": "Développement du projet"}
 
 
-def lever_card(lever: Lever, head: str) -> str:
+def lever_card(lever: Lever, head: str, element_id: str | None = None) -> str:
     """The lever's verbatim text with its citation: title, section, position, page."""
     chunk = lever.first
     where = ui.location(chunk.title, chunk.breadcrumb, chunk.page, chunk.page_label, lever.position, lever.count)
-    return ui.card_html(head, chunk.title, where, ui.passage_html(lever.text), f"levier-{lever.position}")
+    card: str = ui.card_html(head, chunk.title, where, ui.passage_html(lever.text), element_id)
+    return card
 
 
 def profile_form(assistant: Assistant) -> None:
@@ -40,7 +41,7 @@ def profile_form(assistant: Assistant) -> None:
     try:
         result = recommend(assistant, territory, stage)
     except PtceError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(str(exc)))
         return
     st.markdown(
         f"**Leviers classés pour un territoire {TERRITORIES[territory].lower()}, "
@@ -79,12 +80,12 @@ def main() -> None:
     st.divider()
     for lever in levers:
         st.subheader(f"Levier {lever.position} sur {lever.count}")
-        ui.show_html(lever_card(lever, f"{lever.position}."))
+        ui.show_html(lever_card(lever, f"{lever.position}.", f"levier-{lever.position}"))
         with st.expander("Passages liés : rôle des collectivités, spécificités du rural"):
             try:
                 ui.render_hits(related_passages(assistant, lever, levers))
             except PtceError as exc:
-                st.error(str(exc))
+                st.error(ui.plain(str(exc)))
         if st.button("Poser une question sur ce levier", key=f"ask-lever-{lever.position}", icon=":material/chat:"):
             ui.ask_in_chat(lever_question(lever))
 

@@ -64,26 +64,27 @@ def ingest_with_progress(assistant: Assistant, paths: list[Path] | None) -> Inge
 def handle_uploads(assistant: Assistant, files: list[UploadedFile]) -> None:
     """Check, save and ingest the uploaded files; one line per file says what happened."""
     settings = assistant.settings
-    saved: dict[Path, str] = {}
+    saved: list[Path] = []
     for file in files:
         try:
-            saved[save_upload(settings, file.name, file.getvalue())] = file.name
+            saved.append(save_upload(settings, file.name, file.getvalue()))
         except DocumentError as exc:
-            st.error(f"{file.name} : refusé — {exc.reason}")
+            st.error(ui.plain(f"{file.name} : refusé — {exc.reason}"))
     if not saved:
         return
     try:
-        report = ingest_with_progress(assistant, list(saved))
+        report = ingest_with_progress(assistant, saved)
     except PtceError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(str(exc)))
         return
     for outcome in report.outcomes:
-        name = saved.get(Path(outcome.path), Path(outcome.path).name)
+        path = Path(outcome.path)
         if outcome.status == "rejected":
-            Path(outcome.path).unlink(missing_ok=True)  # a file that cannot be indexed is not kept
-            st.error(f"{name} : refusé — {outcome.error}")
+            path.unlink(missing_ok=True)  # a file that cannot be indexed is not kept
+            st.error(ui.plain(f"{path.name} : refusé — {outcome.error}"))
         else:
-            st.success(f"{name} : {STATUS.get(outcome.status, outcome.status)} ({outcome.chunks} passages)")
+            status = STATUS.get(outcome.status, outcome.status)
+            st.success(ui.plain(f"{path.name} : {status} ({outcome.chunks} passages)"))
 
 
 def uploaded_documents(assistant: Assistant) -> None:
@@ -100,9 +101,9 @@ def uploaded_documents(assistant: Assistant) -> None:
                 remove_upload(assistant.settings, record.path)
                 with st.spinner("Mise à jour de l'index…"):
                     assistant.ingest()  # a full sync drops documents whose file is gone
-                st.session_state["documents_notice"] = f"« {record.title} » retiré du corpus."
+                st.session_state["documents_notice"] = ui.plain(f"« {record.title} » retiré du corpus.")
             except PtceError as exc:
-                st.session_state["documents_notice_error"] = str(exc)
+                st.session_state["documents_notice_error"] = ui.plain(str(exc))
             st.rerun()
 
 

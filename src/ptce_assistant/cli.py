@@ -46,6 +46,18 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+def _progress() -> Progress:
+    """The progress bar of long commands (on stderr, so JSON on stdout stays clean)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
+
+
 def hit_record(hit: Hit) -> dict[str, Any]:
     """A search hit as the batch format documents it."""
     c = hit.chunk
@@ -98,14 +110,7 @@ def ingest(
     """Indexer le corpus (incrémental : seuls les documents nouveaux ou modifiés sont ré-encodés)."""
     with _user_errors():
         assistant = Assistant()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=errors,
-            transient=True,
-        ) as progress:
+        with _progress() as progress:
             tasks: dict[str, Any] = {}
 
             def update(stage: str, done: int, total: int) -> None:
@@ -358,14 +363,7 @@ def evaluate(
         limits = load_thresholds(thresholds or DEFAULT_THRESHOLDS) if check else {}
         assistant = Assistant()
         assistant.ensure_index()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=errors,
-            transient=True,
-        ) as progress:
+        with _progress() as progress:
             task = progress.add_task("évaluation", total=None)
             report = run_eval(
                 assistant,
@@ -406,7 +404,7 @@ def run_app(
     ] = "127.0.0.1",
 ) -> None:
     """Lancer l'application web Streamlit (chat, leviers, documents)."""
-    import subprocess
+    import os
     import sys
 
     from ptce_assistant.config import PROJECT_ROOT
@@ -432,11 +430,9 @@ def run_app(
         "none",
     ]
     console.print(f"Application : http://{host}:{port}  (Ctrl-C pour arrêter)", highlight=False)
-    try:
-        code = subprocess.call(command)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    # Replaced by Streamlit (no child process): signals reach the server and nothing is left orphaned.
+    os.execv(sys.executable, command)
 
 
 audit_app = typer.Typer(help="Journal d'audit des questions et des avis (SQLite).", no_args_is_help=True)

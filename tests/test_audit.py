@@ -1,0 +1,250 @@
+"""The SQLite audit log: turns, feedback, exports, draft eval cases, concurrent writers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ptce_assistant.answering.answer import Answer, Citation
+from ptce_assistant.audit import EXPORT_FIELDS, AuditLog
+from ptce_assistant.chunking import Chunk
+from ptce_assistant.conversation import Turn
+from ptce_assistant.errors import PtceError
+from ptce_assistant.evals.dataset import EvalCase
+from ptce_assistant.retrieval import Hit
+
+QUOTE = "Soutenir l'emploi et les fonctions de coordination et de recherche et développement"
+
+
+def make_answer(question: str = "Quel est le septième levier ?", abstained: bool = False, lang: str = "fr") -> Answer:
+    chunk = Chunk(
+        chunk_id="etude.txt#0018",
+        doc_id="etude.txt",
+        title="Étude",
+        text=QUOTE + " ; fin.",
+        breadcrumb=["Étude", "8 leviers"],
+        list_position=7,
+        list_length=8,
+        start=100,
+        end=100 + len(QUOTE) + 7,
+    )
+    citation = Citation(
+        n=1,
+        chunk_id=chunk.chunk_id,
+        doc_id="etude.txt",
+        title="Étude",
+        breadcrumb=chunk.breadcrumb,
+        page=None,
+        quote=QUOTE,
+        start=100,
+        end=100 + len(QUOTE),
+    )
+    return Answer(
+        question=question,
+        standalone_query=question + " (levier 7)",
+        answer=f"« {QUOTE} » [1]",
+        abstained=abstained,
+        confidence=0.91,
+        citations=[] if abstained else [citation],
+        consulted=[Hit(rank=2, chunk=chunk, score=0.03)],
+        lang=lang,  # type: ignore[arg-type]
+        timings_ms={"retrieve": 12.5, "total": 20.0},
+    )
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> AuditLog:
+    return AuditLog(tmp_path / "var" / "audit.sqlite3")
+
+
+def test_a_turn_is_stored_with_everything_needed_to_review_it(log: AuditLog) -> None:
+    history = [Turn(role="user", content="Quels sont les leviers ?"), Turn(role="assistant", content="…")]
+    turn_id = log.log_turn("session-a", make_answer(), corpus_hash="abc123", history=history)
+
+    (record,) = log.turns()
+    assert record["id"] == turn_id
+    assert record["session_id"] == "session-a"
+    assert record["question"] == "Quel est le septième levier ?"
+    assert record["standalone_query"].endswith("(levier 7)")
+    assert record["mode"] == "extractive" and record["model"] == "extractive"
+    assert record["corpus_hash"] == "abc123"
+    assert record["citations"][0]["quote"] == QUOTE
+    assert record["consulted"][0]["chunk_id"] == "etude.txt#0018"
+    assert record["abstained"] is False and record["confidence"] == pytest.approx(0.91)
+    assert record["timings"] == {"retrieve": 12.5, "total": 20.0}
+    assert record["history"][0] == {"role": "user", "content": "Quels sont les leviers ?"}
+    assert record["rating"] is None and record["feedback"] == []
+
+
+def test_the_log_is_a_real_sqlite_file_in_wal_mode(log: AuditLog) -> None:
+    log.log_turn("s", make_answer(), "h")
+    assert log.path.is_file()
+    with sqlite3.connect(log.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT count(*) FROM turns").fetchone()[0] == 1
+
+
+def test_feedback_attaches_to_its_turn_and_the_latest_rating_counts(log: AuditLog) -> None:
+    first = log.log_turn("s", make_answer("Q1 ?"), "h")
+    second = log.log_turn("s", make_answer("Q2 ?"), "h")
+    log.add_feedback(second, "down", "  la citation ne répond pas  ")
+    log.add_feedback(second, "up")
+
+    by_id = {r["id"]: r for r in log.turns()}
+    assert by_id[first]["rating"] is None
+    assert by_id[second]["rating"] == "up"
+    assert by_id[second]["comment"] == "la citation ne répond pas"
+    assert [f["rating"] for f in by_id[second]["feedback"]] == ["down", "up"]
+
+
+def test_feedback_on_an_unknown_turn_or_with_a_bad_rating_is_refused(log: AuditLog) -> None:
+    turn_id = log.log_turn("s", make_answer(), "h")
+    with pytest.raises(PtceError, match="introuvable"):
+        log.add_feedback(turn_id + 1, "down")
+    with pytest.raises(PtceError, match="inconnu"):
+        log.add_feedback(turn_id, "meh")  # type: ignore[arg-type]
+    assert log.turns()[0]["feedback"] == []
+
+
+def test_an_unwritable_location_is_a_user_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PtceError, match="PTCE_AUDIT_DB"):
+        AuditLog(blocker / "audit.sqlite3")
+
+
+def test_export_jsonl_and_csv_round_trip(log: AuditLog) -> None:
+    turn_id = log.log_turn("s", make_answer(), "h")
+    log.add_feedback(turn_id, "down", 'incomplet ; « guillemets », virgules, "quotes"')
+    log.log_turn("s", make_answer("Quelle est la capitale du Japon ?", abstained=True), "h")
+
+    out = io.StringIO()
+    assert log.export("jsonl", out) == 2
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["id"] for r in rows] == [turn_id, turn_id + 1]
+    assert rows[0]["rating"] == "down" and rows[0]["citations"][0]["quote"] == QUOTE
+    assert rows[1]["abstained"] is True
+
+    out = io.StringIO()
+    assert log.export("csv", out) == 2
+    table = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert list(table[0]) == list(EXPORT_FIELDS)
+    assert table[0]["comment"] == 'incomplet ; « guillemets », virgules, "quotes"'
+    assert json.loads(table[0]["citations"])[0]["quote"] == QUOTE
+    assert table[1]["rating"] == ""
+
+
+def test_export_refuses_an_unknown_format(log: AuditLog) -> None:
+    with pytest.raises(PtceError, match="format"):
+        log.export("xml", io.StringIO())  # type: ignore[arg-type]
+
+
+def test_down_rated_turns_become_draft_eval_cases(log: AuditLog) -> None:
+    liked = log.log_turn("s", make_answer("Q aimée ?"), "h")
+    log.add_feedback(liked, "up")
+    disliked = log.log_turn(
+        "s",
+        make_answer("Q mal notée ?"),
+        "h",
+        history=[Turn(role="user", content="Avant ?"), Turn(role="assistant", content="…")],
+    )
+    log.add_feedback(disliked, "down", "il manque le levier 8")
+    abstained = log.log_turn("s", make_answer("What is PTCE funding?", abstained=True, lang="en"), "h")
+    log.add_feedback(abstained, "down")
+    changed_mind = log.log_turn("s", make_answer("Q revue ?"), "h")
+    log.add_feedback(changed_mind, "down")
+    log.add_feedback(changed_mind, "up")
+    log.log_turn("s", make_answer("Q sans avis ?"), "h")
+
+    cases = {c.id: c for c in log.draft_cases()}
+    assert set(cases) == {f"feedback-{disliked}", f"feedback-{abstained}"}
+    case = cases[f"feedback-{disliked}"]
+    assert case.question == "Q mal notée ?" and case.answerable and case.lang == "fr"
+    assert case.tags == ["from-feedback", "needs-review", "followup"]
+    assert [t.content for t in case.history] == ["Avant ?", "…"]
+    assert case.expected_quotes == []
+    english = cases[f"feedback-{abstained}"]
+    assert not english.answerable and english.lang == "en"
+    assert set(english.tags) == {"from-feedback", "needs-review", "out-of-corpus", "en"}
+    # The drafts are in the eval-set format: they round-trip through the strict schema.
+    assert EvalCase.model_validate_json(case.model_dump_json()) == case
+    assert set(json.loads(case.model_dump_json())) == {
+        "id",
+        "question",
+        "history",
+        "answerable",
+        "expected_quotes",
+        "tags",
+        "lang",
+    }
+
+
+def test_eight_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    per_thread = 25
+    barrier = threading.Barrier(8, timeout=120)
+    failures: list[BaseException] = []
+    ids: list[int] = []
+    lock = threading.Lock()
+
+    def session(n: int) -> None:
+        try:
+            log = AuditLog(path)  # each app session opens its own handle
+            barrier.wait()
+            for i in range(per_thread):
+                turn_id = log.log_turn(f"session-{n}", make_answer(f"Q{n}-{i} ?"), "h")
+                log.add_feedback(turn_id, "down" if i % 2 else "up", f"avis {n}-{i}")
+                with lock:
+                    ids.append(turn_id)
+        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+            failures.append(exc)
+            barrier.abort()  # never leave the other threads waiting
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not failures, failures
+    records = AuditLog(path).turns()
+    assert len(records) == len(set(ids)) == 8 * per_thread
+    assert {r["question"] for r in records} == {f"Q{n}-{i} ?" for n in range(8) for i in range(per_thread)}
+    assert all(len(r["feedback"]) == 1 and r["comment"] for r in records)
+
+
+def test_cli_exports_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ptce_assistant.cli import app
+    from ptce_assistant.config import get_settings
+
+    db = tmp_path / "audit.sqlite3"
+    log = AuditLog(db)
+    turn_id = log.log_turn("s", make_answer(), "h")
+    log.add_feedback(turn_id, "down", "à revoir")
+    monkeypatch.setenv("PTCE_AUDIT_DB", str(db))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        out = tmp_path / "export.csv"
+        result = runner.invoke(app, ["audit", "export", "--format", "csv", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert next(csv.DictReader(out.open(encoding="utf-8")))["comment"] == "à revoir"
+
+        result = runner.invoke(app, ["audit", "export", "--format", "jsonl"])
+        assert result.exit_code == 0
+        assert json.loads(result.stdout.splitlines()[0])["rating"] == "down"
+
+        result = runner.invoke(app, ["audit", "drafts"])
+        assert result.exit_code == 0
+        assert json.loads(result.stdout.splitlines()[0])["id"] == f"feedback-{turn_id}"
+
+        assert runner.invoke(app, ["audit", "export", "--format", "xml"]).exit_code == 2
+    finally:
+        get_settings.cache_clear()
