@@ -53,3 +53,13 @@ def test_standalone_question_is_left_alone(assistant: Assistant) -> None:
     question = "Quel rôle jouent les collectivités dans l'accompagnement ?"
     query = standalone_query(question, [LEVERS_Q, LEVERS_A], assistant.index.chunks)
     assert query.text == question and not query.followup
+
+
+def test_a_short_new_question_is_not_merged_with_the_previous_one(assistant: Assistant) -> None:
+    history = [LEVERS_Q, LEVERS_A]
+    assert not is_followup("Quelle est la capitale du Japon ?")
+    assert not is_followup("Qu'est-ce qu'un PTCE ?")
+    assert not is_followup("Qui a publié l'étude et quand ?")
+    assert is_followup("Pourquoi est-ce important ?")
+    answer = assistant.ask("Quelle est la capitale du Japon ?", history)
+    assert answer.abstained and answer.standalone_query == "Quelle est la capitale du Japon ?"

@@ -97,7 +97,6 @@ _ANAPHORA = {
     "elle",
     "elles",
     "y",
-    "en",
     "ce",
     "cela",
     "ca",
@@ -118,7 +117,6 @@ _ANAPHORA = {
     "autres",
     "meme",
     "aussi",
-    "et",
     "it",
     "they",
     "them",
@@ -129,7 +127,6 @@ _ANAPHORA = {
     "its",
     "their",
     "also",
-    "and",
     "same",
     "other",
     "next",
@@ -156,13 +153,19 @@ def ordinal_in(text: str) -> int | None:
     return None
 
 
+_INTERROGATIVE = re.compile(r"\b(?:qu['’]est[- ]ce (?:que|qui|qu['’])|est[- ]ce (?:que|qu['’]))")
+
+
 def is_followup(question: str) -> bool:
     """A short question with an anaphora or an ellipsis needs the conversation to be understood."""
-    tokens = words(question)
-    content = french_terms(question)
-    starts_with_and = bool(tokens) and tokens[0] in {"et", "and", "puis", "ensuite", "what", "et si"}
+    # "Qu'est-ce que…" / "est-ce que…" only mark a question; "est-ce important ?" points back.
+    plain = _INTERROGATIVE.sub(" ", question.lower())
+    tokens = words(plain)
+    content = french_terms(plain)
+    starts_with_and = bool(tokens) and tokens[0] in {"et", "and", "puis", "ensuite", "what"}
     leans = any(t in _ANAPHORA for t in tokens)
-    return starts_with_and or (leans and len(content) <= 5) or len(content) <= 2
+    # A short question without any pointer back ("Quelle est la capitale du Japon ?") stands alone.
+    return starts_with_and or (leans and len(content) <= 5) or not content
 
 
 def _lists(chunks: Sequence[Chunk]) -> dict[tuple[str, ...], int]:
