@@ -245,6 +245,14 @@ def test_cli_exports_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert result.exit_code == 0
         assert json.loads(result.stdout.splitlines()[0])["id"] == f"feedback-{turn_id}"
 
+        drafts = tmp_path / "drafts.jsonl"
+        result = runner.invoke(app, ["eval", "from-feedback", str(drafts)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(drafts.read_text(encoding="utf-8").splitlines()[0])["tags"] == [
+            "from-feedback",
+            "needs-review",
+        ]
+
         assert runner.invoke(app, ["audit", "export", "--format", "xml"]).exit_code == 2
     finally:
         get_settings.cache_clear()

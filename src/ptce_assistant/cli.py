@@ -319,7 +319,9 @@ def evaluate(
     sets: Annotated[
         list[Path],
         typer.Argument(
-            help="Jeux JSONL (un split chacun), ou : compare A/report.json B/report.json", show_default=False
+            help="Jeux JSONL (un split chacun) ; ou « compare A/report.json B/report.json » ; "
+            "ou « from-feedback [FICHIER] » (cas à relire tirés des réponses mal notées)",
+            show_default=False,
         ),
     ],
     mode: Annotated[str | None, typer.Option("--mode", help="extractive | generative")] = None,
@@ -353,6 +355,9 @@ def evaluate(
     if mode not in (None, "extractive", "generative") or llm not in (None, "local", "openai"):
         errors.print("--mode vaut extractive ou generative ; --llm vaut local ou openai.")
         raise typer.Exit(EXIT_USAGE)
+    if sets[0] == Path("from-feedback"):
+        audit_drafts(out=sets[1] if len(sets) > 1 else None)
+        return
     with _user_errors():
         if sets[0] == Path("compare"):
             if len(sets) != 3:
