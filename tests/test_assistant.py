@@ -95,3 +95,9 @@ def test_passages_are_data_not_instructions(assistant: Assistant, corpus_copy: P
     assert _markers(planted.answer) == {c.n for c in planted.citations}
     assert "<script>" not in planted.answer and "**gras**" not in planted.answer
     assert r"\<script\>" in planted.answer
+
+
+def test_a_question_landing_in_a_list_without_naming_it_gets_the_relevant_item(assistant: Assistant) -> None:
+    answer = assistant.ask("Quelles sont les spécificités des PTCE en milieu rural ?")
+    assert len(answer.citations) < 4
+    assert any("ruralité" in c.quote for c in answer.citations)

@@ -209,9 +209,11 @@ class Assistant:
         top = hits[0].chunk
         if not top.list_length:
             return []
-        # The question must name the list ("les huit leviers", "the levers"), not just land in it.
+        # The question must name the list by its head noun ("les huit leviers", "the levers"), not just
+        # land in it: "Quelles sont les spécificités en rural ?" wants one item of "Transversalité, …, rural".
         asked = set(french_terms(f"{query.text} {expansions(query.text)}"))
-        if not set(french_terms(top.heading)) & asked:
+        head = next((t for t in french_terms(top.heading) if not t.isdigit()), None)
+        if head not in asked:
             return []
         items = [c for c in self.index.chunks if c.breadcrumb == top.breadcrumb and c.list_position]
         return [Hit(rank=i, chunk=c, score=0.0) for i, c in enumerate(items, start=1)]
