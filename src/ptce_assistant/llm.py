@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,11 @@ class LlmStatus(BaseModel):
 
 
 # --------------------------------------------------------------------------- local model file
+
+
+def _installed(module: str) -> bool:
+    """True if `module` can be imported (checked without importing it: llama_cpp loads a C library)."""
+    return importlib.util.find_spec(module) is not None
 
 
 def _find_part(i: int) -> Path | None:
@@ -150,11 +156,7 @@ def local_model_path(settings: Settings) -> Path:
         with FileLock(str(target) + ".lock", timeout=600):
             if target.is_file() and _has_valid_stamp(target):
                 return target
-            if (
-                target.is_file()
-                and target.stat().st_size == MODEL_SIZE
-                and _sha256_of(target) == MODEL_SHA256
-            ):
+            if target.is_file() and target.stat().st_size == MODEL_SIZE and _sha256_of(target) == MODEL_SHA256:
                 _write_stamp(target)
                 return target
             _join_parts(_part_paths(), target)
@@ -176,10 +178,8 @@ def llm_status(settings: Settings, backend: Backend) -> LlmStatus:
     """Can `backend` answer? Checks packages, weights and settings; never loads a model or calls a server."""
     name = model_display_name(settings, backend)
     if backend == "openai":
-        if importlib.util.find_spec("langchain_openai") is None:
-            return LlmStatus(
-                available=False, model=name, reason="langchain-openai is not installed: pip install -e ."
-            )
+        if not _installed("langchain_openai"):
+            return LlmStatus(available=False, model=name, reason="langchain-openai is not installed: pip install -e .")
         # No base URL but a key means the official OpenAI endpoint, which some users do have.
         if not settings.openai_base_url and not settings.openai_api_key:
             return LlmStatus(
@@ -192,10 +192,8 @@ def llm_status(settings: Settings, backend: Backend) -> LlmStatus:
             model=name,
             reason=f"OpenAI-compatible server {settings.openai_base_url or 'api.openai.com'}",
         )
-    if importlib.util.find_spec("llama_cpp") is None:
-        return LlmStatus(
-            available=False, model=name, reason=f"llama-cpp-python is not installed: {_INSTALL_LLAMA}"
-        )
+    if not _installed("llama_cpp"):
+        return LlmStatus(available=False, model=name, reason=f"llama-cpp-python is not installed: {_INSTALL_LLAMA}")
     target = settings.cache_dir / "models" / MODEL_FILENAME
     if target.is_file() and _has_valid_stamp(target):
         return LlmStatus(available=True, model=name, reason=f"model file {target}")
@@ -206,9 +204,7 @@ def llm_status(settings: Settings, backend: Backend) -> LlmStatus:
             model=name,
             reason=f"{len(missing)}/{MODEL_PARTS} weight parts missing: {_INSTALL_PARTS}",
         )
-    return LlmStatus(
-        available=True, model=name, reason="weights installed; joined into the cache on first use (~1 GB)"
-    )
+    return LlmStatus(available=True, model=name, reason="weights installed; joined into the cache on first use (~1 GB)")
 
 
 _models: dict[Backend, tuple[tuple[Any, ...], BaseChatModel]] = {}
@@ -224,10 +220,13 @@ def _config_key(settings: Settings, backend: Backend) -> tuple[Any, ...]:
 
 
 def _load_local(settings: Settings) -> BaseChatModel:
-    if importlib.util.find_spec("llama_cpp") is None:
+    if not _installed("llama_cpp"):
         raise ModelUnavailableError(f"llama-cpp-python is not installed. Run: {_INSTALL_LLAMA}")
     path = local_model_path(settings)
-    from langchain_community.chat_models import ChatLlamaCpp
+    with warnings.catch_warnings():
+        # The package-wide sunset notice; ChatLlamaCpp itself is what the notes measured and pinned.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.chat_models import ChatLlamaCpp
 
     try:
         return ChatLlamaCpp(

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ptce_assistant.answering.answer import Citation, Verification
-from ptce_assistant.answering.citations import cite, sentence_spans
+from ptce_assistant.answering.citations import cite, markdown_literal, sentence_spans
 from ptce_assistant.answering.generative import NO_ANSWER
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.lexical import STOPWORDS, french_terms, strip_accents, words
@@ -35,9 +35,7 @@ _COGNATE_PREFIX = 5
 # "[1]", "[1, 2]", "[1][2]", "[passage 1]".
 _MARKER = re.compile(r"\[\s*(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.IGNORECASE)
 # Markers written after the full stop ("... rôle. [1]") belong to the sentence before them.
-_MARKERS_AFTER_END = re.compile(
-    r"([.!?…]+)((?:\s*\[\s*(?:passages?\s*)?\d+(?:\s*[,;]\s*\d+)*\s*\])+)", re.IGNORECASE
-)
+_MARKERS_AFTER_END = re.compile(r"([.!?…]+)((?:\s*\[\s*(?:passages?\s*)?\d+(?:\s*[,;]\s*\d+)*\s*\])+)", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 _END = re.compile(r"^(.*?)\s*([.!?…]*)$", re.DOTALL)
 _DIGITS = re.compile(r"\d+")
@@ -71,7 +69,14 @@ _ENGLISH_CAPITALISED = frozenset({
     "french", "france", "english", "i", "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
 })
+# Long English function words that would otherwise count as content in the cognate check.
+_ENGLISH_STOPWORDS = frozenset({
+    "about", "above", "after", "again", "among", "based", "being", "below", "between", "could", "during",
+    "every", "other", "their", "there", "these", "those", "through", "under", "until", "where", "which",
+    "while", "within", "without", "would", "should", "shall", "might", "using", "because", "however",
+})
 # fmt: on
+_COGNATE_STOPWORDS = STOPWORDS | _ENGLISH_STOPWORDS
 
 
 class VerifiedText(BaseModel):
@@ -108,14 +113,18 @@ class _Support:
 
 
 def _support(chunks: Sequence[Chunk]) -> _Support:
-    # Title and headings count: a bullet under "Rôle des collectivités" is about the collectivités.
-    text = "\n".join(f"{c.title}\n{' '.join(c.breadcrumb)}\n{c.text}" for c in chunks)
-    all_words = set(words(text))
+    # Content terms come from the passage and its own heading (a bullet under "Rôle des collectivités"
+    # is about collectivités); names and numbers may also come from the title and breadcrumb, where
+    # acronyms like PTCE are spelled out. The title is not used for terms: it would support any
+    # sentence about the corpus' subject.
+    claimed = "\n".join(f"{c.heading}\n{c.text}" for c in chunks)
+    context = "\n".join(f"{c.title}\n{' '.join(c.breadcrumb)}\n{c.text}" for c in chunks)
+    all_words = set(words(context))
     return _Support(
-        terms=set(french_terms(text)),
+        terms=set(french_terms(claimed)),
         words=all_words,
-        digits=set(_DIGITS.findall(text)),
-        prefixes={w[:_COGNATE_PREFIX] for w in all_words if len(w) >= _COGNATE_PREFIX},
+        digits=set(_DIGITS.findall(context)),
+        prefixes={w[:_COGNATE_PREFIX] for w in words(claimed) if len(w) >= _COGNATE_PREFIX},
     )
 
 
@@ -143,7 +152,7 @@ def _cognate_hits(sentence_words: Sequence[str], prefixes: set[str]) -> list[str
 
 
 def _long_words(text: str) -> list[str]:
-    return [w for w in words(text) if len(w) >= _COGNATE_PREFIX and w not in STOPWORDS]
+    return [w for w in words(text) if len(w) >= _COGNATE_PREFIX and w not in _COGNATE_STOPWORDS]
 
 
 def _unsupported_reason(body: str, support: _Support, lang: Lang) -> str | None:
@@ -270,7 +279,8 @@ def _render(kept: Sequence[tuple[_Sentence, list[int]]]) -> str:
     for sentence, numbers in kept:
         markers = "".join(f"[{n}]" for n in numbers)
         bullet, parts = lines.setdefault(sentence.line, (sentence.bullet, []))
-        parts.append(f"{sentence.body} {markers}{sentence.end or '.'}")
+        # The model's words are shown literally: no HTML, image, link or look-alike [n] from it.
+        parts.append(f"{markdown_literal(sentence.body)} {markers}{sentence.end or '.'}")
     out = ""
     for bullet, parts in lines.values():
         line = bullet + " ".join(parts)
