@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
 
+from conftest import make_settings
 from ptce_assistant.answering.citations import markdown_literal
 from ptce_assistant.assistant import Assistant, citation_is_valid
 from ptce_assistant.conversation import Turn

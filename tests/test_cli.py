@@ -96,3 +96,10 @@ def test_doctor_reports_each_check(env: Path) -> None:
     result = runner.invoke(app, ["doctor"])
     assert "modèle d'embedding" in result.output and "index" in result.output
     assert result.exit_code == 0, result.output
+
+
+def test_file_names_with_markup_or_control_characters_are_printed_as_text(env: Path) -> None:
+    (env / "[bold]piège[x].txt").write_bytes(b"")
+    result = runner.invoke(app, ["ingest"])
+    assert result.exit_code == 1
+    assert "[bold]pièg" in result.output and "Traceback" not in result.output

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
 
+from conftest import make_settings
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.index import POINTER, CorpusIndex, current_generation
 

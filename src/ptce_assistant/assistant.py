@@ -148,7 +148,7 @@ class Assistant:
         started = time.perf_counter()
         mode = mode or self.settings.mode
         question = self._checked(question)
-        history = list(history)[-self.settings.max_history_turns :]
+        history = self._trimmed(history)
         lang = detect_language(question)
         query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
         hits = result.hits
@@ -178,6 +178,14 @@ class Assistant:
         yield from self._generative(base, draft, hits, lang, llm or self.settings.llm, started)
 
     # Steps -------------------------------------------------------------------------------------
+    def _trimmed(self, history: Sequence[Turn]) -> list[Turn]:
+        """The last turns only, each cut to the question limit (a pasted 1 MB turn is not a query)."""
+        limit = self.settings.max_question_chars
+        return [
+            turn if len(turn.content) <= limit else Turn(role=turn.role, content=turn.content[:limit])
+            for turn in list(history)[-self.settings.max_history_turns :]
+        ]
+
     def _checked(self, question: str) -> str:
         question = question.strip()
         if len(question) > self.settings.max_question_chars:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,11 +40,16 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except PtceError as exc:
-        errors.print(f"[red]Erreur :[/red] {exc}", highlight=False)
+        errors.print(f"[red]Erreur :[/red] {_shown(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_REJECTED) from None
     except KeyboardInterrupt:
         errors.print("Interrompu : l'index précédent reste intact.")
         raise typer.Exit(130) from None
+
+
+def _shown(text: str) -> str:
+    """User-controlled text (file names, messages) printed as is: no Rich markup, no control characters."""
+    return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
 
 
 def _progress() -> Progress:
@@ -123,7 +129,10 @@ def ingest(
         for outcome in report.outcomes:
             colour = {"rejected": "red", "removed": "yellow", "unchanged": "dim"}.get(outcome.status, "green")
             table.add_row(
-                outcome.path, f"[{colour}]{outcome.status}[/{colour}]", str(outcome.chunks), outcome.error or ""
+                _shown(outcome.path),
+                f"[{colour}]{outcome.status}[/{colour}]",
+                str(outcome.chunks),
+                _shown(outcome.error or ""),
             )
         console.print(table)
         console.print(
@@ -131,7 +140,7 @@ def ingest(
             f"({report.chunks_per_second:.0f}/s) ; {report.chunks_total} passages dans l'index."
         )
         for outcome in report.rejected:
-            errors.print(f"[red]rejeté[/red] {outcome.path}: {outcome.error}", highlight=False)
+            errors.print(f"[red]rejeté[/red] {_shown(outcome.path)}: {_shown(outcome.error or '')}", highlight=False)
     if report.rejected:
         raise typer.Exit(EXIT_REJECTED)
 
@@ -290,7 +299,7 @@ def chat(
             try:
                 answer = _stream_to_console(assistant, question, turns, mode, llm)  # type: ignore[arg-type]
             except PtceError as exc:
-                errors.print(f"[red]Erreur :[/red] {exc}", highlight=False)
+                errors.print(f"[red]Erreur :[/red] {_shown(str(exc))}", highlight=False)
                 continue
             turns += [Turn(role="user", content=question), Turn(role="assistant", content=answer.answer)]
 

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     max_history_turns: int = 20
     max_upload_mb: int = 20
     max_pdf_pages: int = 2000
+    ingest_lock_timeout_s: float = Field(default=600, description="Wait this long for another ingestion to end.")
 
     audit_db: Path = Field(default=PROJECT_ROOT / "var" / "audit.sqlite3")
 

@@ -11,12 +11,13 @@ from ptce_assistant.chunking import Chunk
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"A-ZÀ-ÖØ-Þ•])")
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")  # & too: "&#91;9&#93;" renders as [9]
+_LINE_END = re.compile(r"[\r\n]")  # a line break inside a quote could open a list or a heading
 
 
 def markdown_literal(text: str) -> str:
     """Corpus text escaped so markdown shows it as typed: no HTML, no formatting, no fake [9] marker."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+    return _LINE_END.sub(" ", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

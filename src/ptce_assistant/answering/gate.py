@@ -24,7 +24,11 @@ _INJECTION = re.compile(
     r"|prompt\s+systeme|system\s+prompt|tes\s+consignes|vos\s+consignes|your\s+instructions"
     r"|(affiche|montre|revele|repete|print|reveal|show)\b.{0,30}\b(prompt|consignes|instructions)"
     r"|jailbreak|\bdan\b mode|mode developpeur|developer mode|tu es maintenant|you are now|act as"
-    r"|\binvente\w*\b|\bmake (it|something) up\b|\boublie (le|les) (document|corpus|texte)",
+    r"|\binvente\w*\b|\bmake (it|something) up\b|\boublie (le|les) (document|corpus|texte)"
+    r"|\b(tes|vos|ton|ta|votre|your)\s+(\w+\s+)?(regles?|consignes?|instructions?|prompt|rules?)\b"
+    r"|\b(texte|text)\s+(au[- ]dessus|ci[- ]dessus|above|precedent)"
+    r"|^\s*(system|systeme|assistant)\s*:"
+    r"|\b(aucune|sans|no|without)\s+(regles?|rules?|limites?|restrictions?)\b",
     re.IGNORECASE,
 )
 _CHITCHAT = re.compile(
