@@ -1,0 +1,289 @@
+"""Large-corpus run: ingestion, index size, search latency and answer quality at 1k, 10k, 100k chunks.
+
+Each size runs in a fresh process (its peak memory is its own) over a seeded synthetic French corpus
+with the study embedded in it (benchmarks/synthetic.py), indexed from scratch under benchmarks/work/.
+First a probe embeds a sample with 1 process x 1 torch thread, 1 x 2 and 2 processes x 1 and the
+fastest is used for ingestion. A size whose projected ingestion time (from the previous size's rate)
+exceeds --max-minutes is not run: its projection is recorded instead.
+
+    .venv/bin/python benchmarks/scale.py --chunks 1000,10000,100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import multiprocessing
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from harness import (
+    Recorder,
+    Row,
+    bench_settings,
+    child_report,
+    dev_cases,
+    ms,
+    pair,
+    parser,
+    run_child,
+    stats,
+    timed,
+)
+from synthetic import STUDY, ensure_corpus
+
+from ptce_assistant.assistant import Assistant
+from ptce_assistant.config import Settings
+from ptce_assistant.evals.dataset import EvalCase
+from ptce_assistant.evals.metrics import covers_any
+
+SCRIPT = Path(__file__).resolve()
+PROBE_SAMPLE = 256
+EMBEDDING_CONFIGS = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1)}  # processes x torch threads
+RANKS = (1, 3, 5)
+
+
+# Embedding in worker processes -----------------------------------------------------------------
+_worker_embedder: Any = None
+
+
+def _start_worker(settings: dict[str, Any]) -> None:
+    from ptce_assistant.embeddings import get_embedder
+
+    global _worker_embedder
+    _worker_embedder = get_embedder(Settings(_env_file=None, **{**settings, "torch_threads": 1}))  # type: ignore[call-arg]
+
+
+def _encode(texts: list[str]) -> np.ndarray:
+    return np.asarray(_worker_embedder.encode_passages(texts))
+
+
+class PooledEmbedder:
+    """The embedder with `encode_passages` split over worker processes (1 torch thread each); queries stay here."""
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        from ptce_assistant.embeddings import get_embedder
+
+        self._local = get_embedder(settings)
+        self._workers = workers
+        context = multiprocessing.get_context("spawn")
+        self._pool = context.Pool(workers, initializer=_start_worker, initargs=(settings.model_dump(),))
+        self._pool.map(_encode, [["chauffe"]] * workers)  # models loaded before anything is timed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._local, name)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed passages, one slice per worker."""
+        bounds = np.linspace(0, len(texts), self._workers + 1).astype(int)
+        parts = [list(texts[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
+        return np.vstack(self._pool.map(_encode, parts)) if parts else self._local.encode_passages([])
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self._pool.close()
+        self._pool.join()
+
+
+def use_embedding(assistant: Assistant, config: str) -> PooledEmbedder | None:
+    """Apply an embedding configuration to the assistant (a pool replaces its embedder for ingestion)."""
+    import torch
+
+    assistant.embedder  # noqa: B018  # built first: building it sets torch's thread count
+    processes, threads = EMBEDDING_CONFIGS[config]
+    if processes == 1:
+        torch.set_num_threads(threads)
+        return None
+    pooled = PooledEmbedder(assistant.settings, processes)
+    assistant.__dict__["embedder"] = pooled  # the facade's ingest then embeds through the pool
+    return pooled
+
+
+# Children --------------------------------------------------------------------------------------
+def sample_texts(corpus: Path, n: int) -> list[str]:
+    """The indexed text of the first `n` distractor chunks."""
+    from ptce_assistant.chunking import chunk_document
+    from ptce_assistant.documents import load_document
+
+    texts: list[str] = []
+    for path in sorted(corpus.glob("rapport-*.md")):
+        texts += [c.indexed_text() for c in chunk_document(load_document(path, corpus))]
+        if len(texts) >= n:
+            break
+    return texts[:n]
+
+
+def probe(corpus: Path, work: Path) -> None:
+    """Child: chunks/s of each embedding configuration on the same sample."""
+    settings = bench_settings(work, corpus_dir=corpus)
+    texts = sample_texts(corpus, PROBE_SAMPLE)
+    rates: dict[str, float] = {}
+    for config in EMBEDDING_CONFIGS:
+        assistant = Assistant(settings)
+        pooled = use_embedding(assistant, config)
+        embedder = assistant.embedder
+        embedder.encode_passages(texts[:16])  # warm-up
+        _, elapsed = timed(embedder.encode_passages, texts)
+        rates[config] = round(len(texts) / (elapsed / 1000), 1)
+        if pooled:
+            pooled.close()
+        print(f"probe {config}: {rates[config]} chunks/s", file=sys.stderr, flush=True)
+    child_report(rates=rates, sample=len(texts))
+
+
+def study_rank(hits: Sequence[Any], quotes: Sequence[str]) -> int | None:
+    """Rank of the first hit from the study that covers an expected quote (distractors never count)."""
+    study = STUDY.name
+    return next(
+        (h.rank for h in hits if h.chunk.doc_id == study and covers_any(h.chunk.text, quotes)),
+        None,
+    )
+
+
+def quality(assistant: Assistant, cases: Sequence[EvalCase], runs: int) -> dict[str, Any]:
+    """Search and ask latency over the dev questions, hit@k of the study's passages, and the answers' evidence."""
+    search_ms: list[float] = []
+    ask_ms: list[float] = []
+    ranks: list[int | None] = []
+    cited: list[bool] = []
+    decisions: list[bool] = []
+    for run in range(runs):
+        for case in cases:
+            (_, result), elapsed = timed(assistant.retrieve, case.question, case.history, k=max(RANKS))
+            search_ms.append(elapsed)
+            answer, elapsed = timed(assistant.ask, case.question, case.history, mode="extractive")
+            ask_ms.append(elapsed)
+            if run:
+                continue
+            decisions.append(answer.abstained != case.answerable)
+            if case.answerable:
+                ranks.append(study_rank(result.hits, case.expected_quotes))
+                cited.append(
+                    any(c.doc_id == STUDY.name and covers_any(c.quote, case.expected_quotes) for c in answer.citations)
+                )
+    found = {f"hit@{k}": round(sum(r is not None and r <= k for r in ranks) / len(ranks), 3) for k in RANKS}
+    return {
+        "search_ms": stats(search_ms),
+        "ask_ms": stats(ask_ms),
+        **found,
+        "answer_evidence_from_study": round(sum(cited) / len(cited), 3),
+        "decision_accuracy": round(sum(decisions) / len(decisions), 3),
+        "answerable_cases": len(ranks),
+        "cases": len(cases),
+    }
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes allocated on disk under `folder` (sparse files count what they use)."""
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+
+
+def measure_size(chunks: int, config: str, runs: int) -> None:
+    """Child: generate (once), index from scratch, then measure one corpus size."""
+    (corpus, generate_ms) = timed(ensure_corpus, chunks)
+    work = corpus.parent
+    shutil.rmtree(work / "index", ignore_errors=True)
+    settings = bench_settings(work, corpus_dir=corpus)
+    assistant = Assistant(settings)
+    pooled = use_embedding(assistant, config)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "embedding" and (done == total or done % 2048 < settings.embedding_batch_size):
+            print(f"  {chunks}: embedded {done}/{total}", file=sys.stderr, flush=True)
+
+    report = assistant.ingest(progress=progress)
+    if pooled:
+        pooled.close()
+    generation = assistant.index.generation
+    size = disk_usage(settings.index_dir / generation)
+    started = time.perf_counter()
+    reader = Assistant(settings)  # a new app instance opening the index
+    reader.index  # noqa: B018
+    open_s = time.perf_counter() - started
+    reader.vocabulary  # noqa: B018  # the gate's vocabulary, built on the first question
+    vocabulary_s = time.perf_counter() - started - open_s
+    child_report(
+        chunks=report.chunks_total,
+        documents=len(reader.index.manifest.documents),
+        generate_s=round(generate_ms / 1000, 1),
+        ingest_s=round(report.seconds, 1),
+        chunks_per_s=round(report.chunks_per_second, 1),
+        embedding=config,
+        index_bytes=size,
+        open_s=round(open_s, 2),
+        vocabulary_s=round(vocabulary_s, 2),
+        **quality(reader, dev_cases(), runs),
+    )
+
+
+# Parent ----------------------------------------------------------------------------------------
+def main() -> None:
+    """Probe the embedding configurations, then measure each size in its own process."""
+    cli = parser("Ingestion, index size, search latency and quality at several corpus sizes.", default_runs=1)
+    cli.add_argument("--chunks", default="1000,10000,100000", help="comma-separated corpus sizes in chunks")
+    cli.add_argument("--max-minutes", type=float, default=40.0, help="skip a size projected to ingest for longer")
+    cli.add_argument("--embedding", choices=[*EMBEDDING_CONFIGS, "probe"], default="probe")
+    cli.add_argument("--child", nargs=2, metavar=("JOB", "CHUNKS"), help=argparse.SUPPRESS)
+    args = cli.parse_args()
+    if args.child:
+        job, chunks = args.child[0], int(args.child[1])
+        if job == "probe":
+            corpus = ensure_corpus(chunks)
+            probe(corpus, corpus.parent)
+        else:
+            measure_size(chunks, job, args.runs)
+        return
+
+    sizes = [int(s) for s in args.chunks.split(",")]
+    recorder = Recorder.start("scale", args)
+    results: dict[str, Any] = {}
+    config = args.embedding
+    if config == "probe":
+        found = run_child(SCRIPT, ["--child", "probe", str(sizes[0])])
+        results["embedding_probe"] = found
+        config = max(found["rates"], key=found["rates"].get)
+        print(f"embedding: {config} ({found['rates']})", flush=True)
+    rows = []
+    rate: float | None = None
+    for size in sizes:
+        projected = size / rate / 60 if rate else None
+        if projected is not None and projected > args.max_minutes:
+            results[str(size)] = {"skipped": True, "projected_ingest_minutes": round(projected, 1)}
+            rows.append(Row(f"{size:,} chunks: ingestion", f"not run: projected {projected:.0f} min"))
+            print(f"{size}: projected {projected:.0f} min > {args.max_minutes:g}: not run", flush=True)
+            continue
+        found = run_child(SCRIPT, ["--child", config, str(size), "--runs", str(args.runs)], timeout=6 * 3600)
+        results[str(size)] = found
+        rate = found["chunks_per_s"]
+        label = f"{found['chunks']:,} chunks"
+        rows += [
+            Row(
+                f"{label}: ingestion s, chunks/s ({config})",
+                f"{found['ingest_s']:,.0f} s, {found['chunks_per_s']:.1f}/s",
+            ),
+            Row(
+                f"{label}: index on disk, peak RSS (+ each embedding worker)",
+                f"{found['index_bytes'] / 2**20:,.0f} MiB, {found['max_rss_mb']:,.0f} MiB"
+                + (f" (+ {found['worker_max_rss_mb']:,.0f} MiB)" if found.get("worker_max_rss_mb") else ""),
+            ),
+            Row(f"{label}: search p50 / p95 (ms)", pair(found["search_ms"])),
+            Row(f"{label}: extractive ask p50 / p95 (ms)", pair(found["ask_ms"])),
+            Row(
+                f"{label}: study hit@1 / hit@3, evidence cited",
+                f"{found['hit@1']:.2f} / {found['hit@3']:.2f}, {found['answer_evidence_from_study']:.2f}",
+            ),
+            Row(
+                f"{label}: open index, build gate vocabulary (ms)",
+                f"{ms(found['open_s'] * 1000)}, {ms(found['vocabulary_s'] * 1000)}",
+            ),
+        ]
+    recorder.finish(results, rows, runs=f"{args.runs}×dev")
+
+
+if __name__ == "__main__":
+    main()
