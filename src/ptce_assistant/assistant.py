@@ -88,13 +88,10 @@ class Assistant:
         """Hybrid dense + BM25 search over the index."""
         return HybridSearcher(self.index, self.embedder, self.settings)
 
-    @cached_property
-    def vocabulary(self) -> set[str]:
-        """Every analysed term of the corpus (the gate's test of unknown words)."""
-        return self._vocabulary_of(self.index.generation)
-
-    def _vocabulary_of(self, generation: str) -> set[str]:
-        return {term for chunk in self.index.chunks for term in french_terms(chunk.indexed_text())}
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every analysed term of the corpus (the gate's test of unknown words): the BM25 index's own."""
+        return self.index.lexical.terms
 
     def ensure_index(self, progress: ProgressCallback | None = None) -> IngestReport | None:
         """Build the index from the corpus folder if there is none yet (first run)."""
@@ -110,14 +107,13 @@ class Assistant:
     ) -> IngestReport:
         """Add, update or remove documents; the index is swapped atomically at the end."""
         report = Ingestor(self.settings, self.embedder, progress).run(paths, rebuild=rebuild)
-        if "index" in self.__dict__ and self.index.refresh():
-            self.__dict__.pop("vocabulary", None)
+        if "index" in self.__dict__:
+            self.index.refresh()
         return report
 
     def search(self, query: str, k: int | None = None) -> SearchResult:
         """Hybrid search for a standalone query."""
-        if self.index.refresh():
-            self.__dict__.pop("vocabulary", None)
+        self.index.refresh()
         return self.searcher.search(query, k)
 
     def retrieve(

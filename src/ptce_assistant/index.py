@@ -276,6 +276,7 @@ class LexicalIndex:
         self._retriever = retriever
         self._chunk_ids = chunk_ids
         self._vocab: dict[str, int] = dict(getattr(retriever, "vocab_dict", {}) or {})
+        self.terms: frozenset[str] = frozenset(term for term in self._vocab if term)
 
     @classmethod
     def build(cls, chunks: Sequence[Chunk]) -> LexicalIndex:

@@ -8,7 +8,7 @@ is never left to it. Thresholds live in Settings and were calibrated on evals/de
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Literal
 
 from pydantic import BaseModel
@@ -71,7 +71,7 @@ def refusal_kind(question: str) -> Refusal | None:
     return None
 
 
-def evidence_for(query: str, hits: Sequence[Hit], vocabulary: set[str]) -> Evidence:
+def evidence_for(query: str, hits: Sequence[Hit], vocabulary: Set[str]) -> Evidence:
     """Dense similarity of the best passage, and how much of the query the top passages cover."""
     terms = set(french_terms(" ".join(w for w in words(query) if w not in QUESTION_WORDS)))
     top = hits[:3]
@@ -123,7 +123,7 @@ _ACRONYM_ASKED = re.compile(r"\b(signifie|veut dire|sigle|acronyme|stands? for|a
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
 
-def answer_type_check(query: str, passages: Sequence[str], vocabulary: set[str]) -> tuple[str | None, bool]:
+def answer_type_check(query: str, passages: Sequence[str], vocabulary: Set[str]) -> tuple[str | None, bool]:
     """(expected answer type, whether the passages contain an answer of that type)."""
     plain = strip_accents(query.lower())
     joined = "\n".join(passages)
@@ -163,7 +163,7 @@ def decide(
     question: str,
     query: str,
     hits: Sequence[Hit],
-    vocabulary: set[str],
+    vocabulary: Set[str],
     settings: Settings,
     pinned: bool = False,
     lang: str = "fr",
