@@ -36,8 +36,7 @@ from ptce_assistant.llm import get_chat_model, llm_status
 def ours(assistant: Assistant, question: str) -> tuple[Generation, dict[str, Any]]:
     """Stream one generative answer: timings of its tokens, and what the verifier kept."""
     started = time.perf_counter()
-    first: float | None = None
-    draft: float | None = None
+    first = last = draft = None
     tokens = 0
     final = None
     for event in assistant.stream(question, mode="generative", llm="local"):
@@ -46,6 +45,7 @@ def ours(assistant: Assistant, question: str) -> tuple[Generation, dict[str, Any
             draft = now
         elif event.kind == "token":
             first = first if first is not None else now
+            last = now
             tokens += 1
         else:
             final = event.answer
@@ -56,7 +56,7 @@ def ours(assistant: Assistant, question: str) -> tuple[Generation, dict[str, Any
         "notice": final.notice,
         "quotes": [c.quote for c in final.citations],
     }
-    return Generation(final.answer, first, time.perf_counter() - started, tokens), outcome
+    return Generation(final.answer, first, last, time.perf_counter() - started, tokens), outcome
 
 
 def main() -> None:

@@ -86,19 +86,20 @@ def corpus_source(settings: Settings) -> Any:
 
 @dataclass
 class Generation:
-    """Timings of one streamed LLM answer (seconds from the call)."""
+    """Timings of one streamed LLM answer (seconds from the call; `total` includes any verification)."""
 
     text: str
     first_token: float | None
+    last_token: float | None
     total: float
     tokens: int
 
     @property
     def tokens_per_second(self) -> float | None:
-        """Decoding speed after the first token."""
-        if self.first_token is None or self.tokens < 2 or self.total <= self.first_token:
+        """Decoding speed between the first and the last token."""
+        if self.first_token is None or self.last_token is None or self.tokens < 2:
             return None
-        return (self.tokens - 1) / (self.total - self.first_token)
+        return (self.tokens - 1) / (self.last_token - self.first_token)
 
 
 class NaiveRag:
@@ -129,12 +130,13 @@ class NaiveRag:
         inputs = {**prompt_inputs(question, chunks, lang), "passages": format_passages(chunks, NAIVE_CHUNK_SIZE)}
         model = get_chat_model(self.settings, "local")
         pieces: list[str] = []
-        first: float | None = None
+        first = last = None
         with exclusive(model):
-            for token in build_chain(model).stream(inputs):
-                first = first if first is not None else time.perf_counter() - started
+            for token in build_chain(model, lang).stream(inputs):
+                last = time.perf_counter() - started
+                first = first if first is not None else last
                 pieces.append(token)
-        return Generation("".join(pieces), first, time.perf_counter() - started, len(pieces))
+        return Generation("".join(pieces), first, last, time.perf_counter() - started, len(pieces))
 
     def close(self) -> None:
         """Drop the in-memory collection."""
@@ -272,7 +274,7 @@ def pair(found: dict[str, Any]) -> str:
 
 def times(value: float | None) -> str:
     """A ratio for the table."""
-    return "—" if value is None else f"{value:g}×"
+    return "—" if value is None else f"{value:,.0f}×" if value >= 100 else f"{value:g}×"
 
 
 def iterate(cases: Sequence[EvalCase], runs: int) -> Iterator[tuple[int, EvalCase]]:

@@ -101,3 +101,23 @@ def test_a_question_landing_in_a_list_without_naming_it_gets_the_relevant_item(a
     answer = assistant.ask("Quelles sont les spécificités des PTCE en milieu rural ?")
     assert len(answer.citations) < 4
     assert any("ruralité" in c.quote for c in answer.citations)
+
+
+def test_a_failing_llm_backend_falls_back_to_the_extractive_answer(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ptce_assistant import llm
+
+    class DownServer(Exception):
+        """What an unreachable OpenAI-compatible server raises (not an OSError)."""
+
+    def unreachable(*_: object, **__: object) -> object:
+        raise DownServer("connection refused")
+
+    monkeypatch.setattr(llm, "llm_status", lambda *_: llm.LlmStatus(available=True, model="remote", reason=""))
+    monkeypatch.setattr(llm, "get_chat_model", unreachable)
+    answer = assistant.ask(
+        "Quel rôle jouent les collectivités dans l'accompagnement ?", mode="generative", llm="openai"
+    )
+    assert not answer.abstained and answer.citations
+    assert answer.notice is not None and "connection refused" in answer.notice

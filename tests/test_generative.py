@@ -10,7 +10,7 @@ import pytest
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field
 
 from ptce_assistant.answering.generative import (
@@ -18,6 +18,7 @@ from ptce_assistant.answering.generative import (
     NO_ANSWER,
     build_chain,
     format_passages,
+    prime,
     said_no_answer,
     stream_generation,
 )
@@ -63,6 +64,16 @@ class RecordingChatModel(GenericFakeChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         self.prompts.append(messages)
         yield from super()._stream(messages, stop, run_manager, **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.prompts.append(messages)
+        return super()._generate(messages, stop, run_manager, **kwargs)
 
 
 def _model(reply: str) -> RecordingChatModel:
@@ -140,6 +151,13 @@ def test_chain_is_plain_lcel() -> None:
     chain = build_chain(FakeListChatModel(responses=["Réponse [1]."]))
     inputs = {"language": "en français", "no_answer": NO_ANSWER["fr"], "passages": "", "question": "Q ?"}
     assert chain.invoke(inputs) == "Réponse [1]."
+
+
+def test_prime_sends_the_constant_prefix_only() -> None:
+    model = _model("x")
+    prime(model)
+    (messages,) = model.prompts
+    assert len(messages) == 6 and "<passage" not in messages[-1].text  # rules, 2 examples, empty turn
 
 
 def test_refusal_sentence_is_recognised() -> None:

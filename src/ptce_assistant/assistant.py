@@ -16,7 +16,7 @@ from ptce_assistant.answering.extractive import LEAD, compose_extractive, wants_
 from ptce_assistant.answering.gate import GateDecision, decide
 from ptce_assistant.config import Settings, get_settings
 from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
-from ptce_assistant.errors import InputLimitError, ModelUnavailableError
+from ptce_assistant.errors import InputLimitError
 from ptce_assistant.index import CorpusIndex, Ingestor, IngestReport, ProgressCallback
 from ptce_assistant.lexical import detect_language, french_terms
 from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult
@@ -271,7 +271,7 @@ class Assistant:
                     first_token = time.perf_counter()
                 pieces.append(token)
                 yield StreamEvent(kind="token", text=token)
-        except (ModelUnavailableError, OSError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # any backend failure (server down, model error) falls back to extractive
             yield StreamEvent(
                 kind="final", answer=draft.model_copy(update={"notice": f"LLM en erreur ({exc}) : réponse extractive."})
             )
