@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel
 
 from ptce_assistant.answering.answer import Answer, Citation, Mode, Verification
-from ptce_assistant.answering.extractive import LEAD, compose_extractive, wants_whole_list
+from ptce_assistant.answering.extractive import compose_extractive, wants_whole_list
 from ptce_assistant.answering.gate import GateDecision, decide
 from ptce_assistant.config import Settings, get_settings
 from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
@@ -67,7 +67,6 @@ class Assistant:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self._lock = threading.Lock()
         self._llm_notice_shown: set[str] = set()
 
     # Resources ---------------------------------------------------------------------------------
@@ -327,4 +326,4 @@ def citation_is_valid(citation: Citation, index: CorpusIndex) -> bool:
     return index.document_text(citation.doc_id)[citation.start : citation.end] == citation.quote
 
 
-__all__ = ["LEAD", "Assistant", "StreamEvent", "citation_is_valid", "shared_assistant"]
+__all__ = ["Assistant", "StreamEvent", "citation_is_valid", "shared_assistant"]
