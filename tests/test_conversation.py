@@ -37,6 +37,32 @@ def test_last_means_the_list_length(assistant: Assistant) -> None:
     assert query.list_item is not None and query.list_item.position == 8
 
 
+def _position(question: str, history: list[Turn], assistant: Assistant) -> int | None:
+    query = standalone_query(question, history, assistant.index.chunks)
+    return query.list_item.position if query.list_item else None
+
+
+def test_next_and_previous_step_from_the_item_of_the_conversation(assistant: Assistant) -> None:
+    third = [LEVERS_Q, LEVERS_A, Turn(role="user", content="Et le troisième ?"), LEVERS_A]
+    assert _position("Et le suivant ?", third, assistant) == 4
+    assert _position("Et le précédent ?", third, assistant) == 2
+    assert _position("And the next one?", third, assistant) == 4
+    # Steps chain turn after turn: third, then next (4), then next again (5).
+    chained = [*third, Turn(role="user", content="Et le suivant ?"), LEVERS_A]
+    assert _position("Et le suivant ?", chained, assistant) == 5
+    assert "Inscrire les PTCE" not in standalone_query("Et le suivant ?", chained, assistant.index.chunks).text
+
+
+def test_steps_stay_inside_the_list(assistant: Assistant) -> None:
+    last = [LEVERS_Q, LEVERS_A, Turn(role="user", content="Et le dernier ?"), LEVERS_A]
+    assert _position("Et le précédent ?", last, assistant) == 7
+    assert _position("Et le suivant ?", last, assistant) is None  # nothing after the eighth
+    first = [LEVERS_Q, LEVERS_A, Turn(role="user", content="Et le premier ?"), LEVERS_A]
+    assert _position("Et le précédent ?", first, assistant) is None
+    # Without an item to step from, "next" points at nothing.
+    assert _position("Et le suivant ?", [LEVERS_Q, LEVERS_A], assistant) is None
+
+
 def test_a_followup_without_ordinal_keeps_the_item_of_the_previous_turn(assistant: Assistant) -> None:
     history = [Turn(role="user", content="Que dit le septième levier ?"), Turn(role="assistant", content="…")]
     query = standalone_query("Pourquoi est-ce important ?", history, assistant.index.chunks)

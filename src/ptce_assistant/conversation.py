@@ -89,6 +89,8 @@ _ORDINALS: dict[str, int] = {
     "tenth": 10,
 }
 _LAST = {"dernier", "derniere", "last"}
+# "Et le suivant ?", "the previous one?": a step from the item the conversation was on.
+_STEPS = {"suivant": 1, "suivante": 1, "next": 1, "precedent": -1, "precedente": -1, "previous": -1}
 _NUMBERED = re.compile(r"\b(?:n[°o]\s*|numero\s+|number\s+|no\.\s*|levier\s+|lever\s+|item\s+|point\s+)(\d{1,2})\b")
 # Words that make a short question lean on what was said before.
 _ANAPHORA = {
@@ -153,6 +155,28 @@ def ordinal_in(text: str) -> int | None:
     return None
 
 
+def step_in(text: str) -> int:
+    """+1 for "le suivant" / "the next one", -1 for "le précédent" / "the previous one", else 0."""
+    tokens = re.findall(r"[a-z]+", strip_accents(text.lower()))
+    return next((_STEPS[t] for t in tokens if t in _STEPS), 0)
+
+
+def _conversation_position(user_turns: Sequence[str]) -> int | None:
+    """The list position the latest turn points at, following steps ("et le suivant ?") turn by turn.
+
+    Positions count from 1; negative ones count from the end (-1 the last, -2 the one before it).
+    """
+    position: int | None = None
+    for text in user_turns:
+        named = ordinal_in(text)
+        step = step_in(text)
+        if named is not None:
+            position = named
+        elif step and position is not None:
+            position = position + step if position + step != 0 else None  # before the first item
+    return position
+
+
 _INTERROGATIVE = re.compile(r"\b(?:qu['’]est[- ]ce (?:que|qui|qu['’])|est[- ]ce (?:que|qu['’]))")
 
 
@@ -203,8 +227,9 @@ def standalone_query(question: str, history: Sequence[Turn], chunks: Sequence[Ch
     text = f"{user_turns[-1]} {question}" if followup and user_turns else question
     position = ordinal_in(question)
     if position is None and followup and user_turns:
-        # "Pourquoi est-ce important ?" after "Que dit le premier levier ?" stays on that item.
-        position = ordinal_in(user_turns[-1])
+        # "Pourquoi est-ce important ?" after "Que dit le premier levier ?" stays on that item;
+        # "Et le suivant ?" moves one item on from it.
+        position = _conversation_position([*user_turns, question])
     if position is None:
         return StandaloneQuery(text=text, followup=followup)
     lists = _lists(chunks)
@@ -212,7 +237,9 @@ def standalone_query(question: str, history: Sequence[Turn], chunks: Sequence[Ch
     if crumb is None:
         return StandaloneQuery(text=text, followup=followup)
     length = lists[crumb]
-    resolved = length if position == -1 else position
+    resolved = length + 1 + position if position < 0 else position
+    if not 1 <= resolved <= length:  # "the next one" after the last: no such item
+        return StandaloneQuery(text=text, followup=followup)
     reference = ListReference(breadcrumb=list(crumb), position=resolved, length=length)
     item = next((c for c in chunks if tuple(c.breadcrumb) == crumb and c.list_position == resolved), None)
     # The item's own words make the query searchable even by BM25 alone.
