@@ -214,6 +214,7 @@ def measure_size(chunks: int, config: str, runs: int) -> None:
         ingest_s=round(report.seconds, 1),
         chunks_per_s=round(report.chunks_per_second, 1),
         embedding=config,
+        precision=settings.embedding_precision,
         index_bytes=size,
         open_s=round(open_s, 2),
         vocabulary_s=round(vocabulary_s, 2),
@@ -263,7 +264,7 @@ def main() -> None:
         label = f"{found['chunks']:,} chunks"
         rows += [
             Row(
-                f"{label}: ingestion s, chunks/s ({config})",
+                f"{label}: ingestion s, chunks/s ({config}, {found['precision']})",
                 f"{found['ingest_s']:,.0f} s, {found['chunks_per_s']:.1f}/s",
             ),
             Row(

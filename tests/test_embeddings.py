@@ -423,3 +423,19 @@ def test_local_folder_by_path(e5_folder: Path, tmp_path: Path) -> None:
     by_path = get_embedder(Settings(cache_dir=tmp_path, embedding_model=str(e5_folder)))
     assert by_path.name == str(e5_folder)
     assert by_path.dim == 384
+
+
+def test_int8_precision_quantises_and_names_the_vectors(test_settings: Settings, embedder: SentenceEmbeddings) -> None:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    int8 = get_embedder(test_settings.model_copy(update={"embedding_precision": "int8"}))
+    assert int8 is not embedder and int8.name == f"{DEFAULT_EMBEDDING_MODEL}@int8"
+    layers = [m for m in int8.model.modules() if isinstance(m, DynamicQuantizedLinear)]
+    assert len(layers) >= 12 * 6  # q, k, v, attention output, intermediate, output in each of 12 layers
+    assert not any(isinstance(m, DynamicQuantizedLinear) for m in embedder.model.modules())  # float32 untouched
+    texts = ["Les collectivités soutiennent les PTCE.", "Faire oeuvre de pédagogie sur l'ESS."]
+    close = (int8.encode_passages(texts) * embedder.encode_passages(texts)).sum(axis=1)
+    assert np.all(close > 0.95) and np.all(close < 0.99999)  # near, yet really other vectors
+    query = int8.encode_query("pédagogie ESS")
+    scores = int8.encode_passages(texts) @ query
+    assert scores[1] > scores[0]  # still ranks the right passage first

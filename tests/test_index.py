@@ -152,3 +152,15 @@ def test_readers_see_a_new_generation_after_refresh(
     helper.ingest()
     assert reader.refresh() is True
     assert "ajout.txt" in reader.manifest.documents
+
+
+def test_switching_embedding_precision_rebuilds_the_vectors(tmp_path: Path) -> None:
+    from ptce_assistant.config import embedder_name
+
+    float32 = make_settings(tmp_path)
+    Assistant(float32).ingest()
+    int8 = float32.model_copy(update={"embedding_precision": "int8"})
+    report = Assistant(int8).ingest()
+    reader = Assistant(int8)
+    assert reader.index.manifest.embedder == embedder_name(int8) == f"{float32.embedding_model}@int8"
+    assert report.chunks_embedded == reader.index.vectors.count() == len(reader.index.chunks) > 0

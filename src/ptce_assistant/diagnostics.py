@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from ptce_assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
+from ptce_assistant.config import DEFAULT_EMBEDDING_MODEL, Settings, embedder_name
 from ptce_assistant.errors import PtceError
 
 
@@ -55,7 +55,7 @@ def run_checks(settings: Settings) -> list[Check]:
         vectors = index.vectors.count()
         if vectors != len(index.chunks):
             raise PtceError(f"{vectors} vecteurs pour {len(index.chunks)} passages : lancez « ptce ingest --rebuild »")
-        if index.manifest.embedder != settings.embedding_model:
+        if index.manifest.embedder != embedder_name(settings):
             raise PtceError("index construit avec un autre modèle d'embedding : lancez « ptce ingest --rebuild »")
         return f"{len(index.manifest.documents)} document(s), {len(index.chunks)} passages ({index.generation})"
 

