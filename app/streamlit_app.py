@@ -44,6 +44,7 @@ def choose_mode(assistant: Assistant) -> ModeChoice:
         st.warning(f"{MODES[choice]} indisponible ({statuses[choice].reason}) : réponses en mode extractif.")
         return "extractive"
     if choice != "extractive":
+        ui.prepare_generation(assistant, choice)
         st.caption(
             "La réponse extractive vérifiée s'affiche d'abord ; la réponse rédigée la remplace "
             "une fois chacune de ses phrases vérifiée contre sa source."

@@ -8,6 +8,7 @@ whole fragment stays on one line so Markdown never parses inside it.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,24 @@ def _load_assistant() -> Assistant:
     assistant = shared_assistant()
     assistant.ensure_index()
     return assistant
+
+
+@st.cache_resource(show_spinner=False)
+def _start_preparing(_assistant: Assistant, backend: str) -> threading.Thread:
+    def prepare() -> None:
+        try:
+            _assistant.prepare_generation(backend)  # type: ignore[arg-type]
+        except Exception:  # the first question will report the failure itself
+            return
+
+    thread = threading.Thread(target=prepare, name=f"prepare-{backend}", daemon=True)
+    thread.start()
+    return thread
+
+
+def prepare_generation(assistant: Assistant, backend: str) -> None:
+    """Load the chosen LLM (and evaluate its prompt prefix) in the background, once per process."""
+    _start_preparing(assistant, backend)
 
 
 def get_assistant() -> Assistant:

@@ -30,7 +30,7 @@ from harness import (
 
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.evals.metrics import covers_any
-from ptce_assistant.llm import get_chat_model, llm_status
+from ptce_assistant.llm import llm_status
 
 
 def ours(assistant: Assistant, question: str) -> tuple[Generation, dict[str, Any]]:
@@ -71,7 +71,7 @@ def main() -> None:
         raise SystemExit(f"local LLM unavailable: {status.reason}")
     naive = NaiveRag(assistant.settings)
     cases = [c for c in dev_cases() if c.answerable and not c.history][: args.questions]
-    get_chat_model(assistant.settings, "local")  # load once, outside the timings
+    assistant.prepare_generation("local")  # load and prime once, outside the timings (as the app does)
     assistant.ask(cases[0].question)  # warm retrieval
     mine: list[Generation] = []
     theirs: list[Generation] = []

@@ -189,9 +189,16 @@ def test_generative_mode_shows_the_verified_written_answer(app_env: Path, monkey
         )
 
     monkeypatch.setattr(Assistant, "_generative", fake_generative)
+    prepared: list[str] = []
+    monkeypatch.setattr(Assistant, "prepare_generation", lambda self, backend=None: prepared.append(backend) or True)
+    ui._start_preparing.clear()
     at = start()
+    assert prepared == []  # the extractive default loads no LLM
     at.radio(key="mode").set_value("local").run()
     at = ask(at, "Quel est le rôle des collectivités dans l'émergence des PTCE ?")
+    ui._start_preparing(None, "local").join()  # the cached thread the page started
+    ui._start_preparing.clear()
+    assert prepared == ["local"]  # choosing the mode loaded the model in the background, once
     (entry,) = at.session_state["entries"]
     assert entry.answer.mode == "generative" and entry.answer.model == "fake-llm"
     assert any("fake-llm" in c.value for c in at.caption)

@@ -121,3 +121,23 @@ def test_a_failing_llm_backend_falls_back_to_the_extractive_answer(
     )
     assert not answer.abstained and answer.citations
     assert answer.notice is not None and "connection refused" in answer.notice
+
+
+def test_prepare_generation_loads_and_primes_the_local_model_once(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from ptce_assistant import llm
+    from ptce_assistant.answering import generative
+
+    model, remote = FakeListChatModel(responses=["x"]), FakeListChatModel(responses=["y"])
+    primed: list[object] = []
+    monkeypatch.setattr(llm, "get_chat_model", lambda _settings, backend: model if backend == "local" else remote)
+    monkeypatch.setattr(generative, "prime", lambda chat_model, lang="fr": primed.append(chat_model))
+    monkeypatch.setattr(llm, "llm_status", lambda *_: llm.LlmStatus(available=False, model="m", reason="absent"))
+    assert assistant.prepare_generation("local") is False and primed == []
+    monkeypatch.setattr(llm, "llm_status", lambda *_: llm.LlmStatus(available=True, model="m", reason=""))
+    assert assistant.prepare_generation("local") and assistant.prepare_generation("local")
+    assert primed == [model]  # the prompt prefix is evaluated once per loaded model
+    assert assistant.prepare_generation("openai") and primed == [model]  # a server keeps its own cache

@@ -68,6 +68,8 @@ class Assistant:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self._llm_notice_shown: set[str] = set()
+        self._prepared: set[int] = set()
+        self._prepare_lock = threading.Lock()
 
     # Resources ---------------------------------------------------------------------------------
     @cached_property
@@ -91,6 +93,28 @@ class Assistant:
     def vocabulary(self) -> frozenset[str]:
         """Every analysed term of the corpus (the gate's test of unknown words): the BM25 index's own."""
         return self.index.lexical.terms
+
+    def prepare_generation(self, backend: Backend | None = None) -> bool:
+        """Load the LLM of `backend` and, for the local model, evaluate its constant prompt prefix now.
+
+        The app calls it in the background when a user picks a generative mode, so that the first question
+        does not also pay the model load and the ~420 prompt tokens of rules and examples. False if the
+        backend is unavailable (the question will then get the extractive answer with a notice).
+        """
+        from ptce_assistant.answering.generative import prime
+        from ptce_assistant.llm import get_chat_model, llm_status
+
+        backend = backend or self.settings.llm
+        if not llm_status(self.settings, backend).available:
+            return False
+        chat_model = get_chat_model(self.settings, backend)
+        with self._prepare_lock:
+            if id(chat_model) in self._prepared:
+                return True
+            self._prepared.add(id(chat_model))
+        if backend == "local":  # a remote server keeps its own caches: nothing to gain from a call
+            prime(chat_model)
+        return True
 
     def ensure_index(self, progress: ProgressCallback | None = None) -> IngestReport | None:
         """Build the index from the corpus folder if there is none yet (first run)."""
