@@ -13,8 +13,21 @@ from ptce_assistant.cli import app
 from ptce_assistant.config import get_settings
 
 runner = CliRunner()
-HIT_KEYS = {"rank", "chunk_id", "doc_id", "title", "breadcrumb", "text", "page", "page_label", "start", "end",
-            "score", "dense_rank", "lexical_rank"}
+HIT_KEYS = {
+    "rank",
+    "chunk_id",
+    "doc_id",
+    "title",
+    "breadcrumb",
+    "text",
+    "page",
+    "page_label",
+    "start",
+    "end",
+    "score",
+    "dense_rank",
+    "lexical_rank",
+}
 
 
 @pytest.fixture
@@ -40,10 +53,19 @@ def test_ingest_search_ask_round_trip(env: Path, tmp_path: Path) -> None:
 
     cases = tmp_path / "cases.jsonl"
     cases.write_text(
-        json.dumps({"id": "a", "question": "Quels sont les huit leviers ?"}) + "\n\n"
-        + json.dumps({"id": "b", "question": "Et le septième ?",
-                      "history": [{"role": "user", "content": "Quels sont les huit leviers ?"},
-                                  {"role": "assistant", "content": "…"}]}) + "\n",
+        json.dumps({"id": "a", "question": "Quels sont les huit leviers ?"})
+        + "\n\n"
+        + json.dumps(
+            {
+                "id": "b",
+                "question": "Et le septième ?",
+                "history": [
+                    {"role": "user", "content": "Quels sont les huit leviers ?"},
+                    {"role": "assistant", "content": "…"},
+                ],
+            }
+        )
+        + "\n",
         encoding="utf-8",
     )
     result = runner.invoke(app, ["search", "--batch", str(cases), "--k", "2"])

@@ -204,9 +204,7 @@ def test_load_cases_reads_history(tmp_path: Path) -> None:
 
 
 def test_covers_whole_quote() -> None:
-    assert covers(
-        "Avant. Soutenir l'emploi dans le long terme. Après.", "Soutenir l'emploi dans le long terme."
-    )
+    assert covers("Avant. Soutenir l'emploi dans le long terme. Après.", "Soutenir l'emploi dans le long terme.")
 
 
 def test_covers_exactly_half() -> None:
