@@ -32,7 +32,10 @@ SPLIT_ROLES = {
     "heldout": "held-out split, read once (first report): tuning never used it, but one later change (English "
     "questions no longer judged by the French vocabulary gate) answered a failure class it revealed.",
     "heldout-blind": "blind held-out split: written after all tuning by someone who saw neither the code nor "
-    "the other sets, and run once at the end; this is the honest estimate.",
+    "the other sets, and run once at the end of session 1 (its case failures were then visible in the "
+    "committed report).",
+    "heldout-blind-2": "second blind split: written at the start of session 2 by someone who saw neither the "
+    "code nor the other sets, before that session's changes, and run once at its end; the freshest estimate.",
 }
 UNDECLARED_ROLE = "ad-hoc set: its role (tuning or held-out) is not declared."
 SYNTHETIC_STANDALONE = "standalone"
