@@ -11,6 +11,7 @@ test:
 
 lint:
 	.venv/bin/ruff check src tests app benchmarks
+	.venv/bin/ruff format --check src tests app benchmarks
 	.venv/bin/mypy src
 
 eval:

@@ -1,0 +1,179 @@
+"""Retrieval variants tried against the shipped ranking: quality on the tuning and validation splits.
+
+Not a timing benchmark: it answers "would another fusion or passage representation have done better?"
+Each variant re-ranks the bundled corpus's chunks for every answerable case (standalone query from the
+conversation module, ordinal references pinned first as the facade does) and scores hit@1, hit@3 and
+evidence@800 with the eval suite's rules. `shipped` goes through `Assistant.retrieve` itself; the
+others re-implement dense + BM25 + reciprocal-rank fusion in memory with one change each.
+
+Splits: `dev` (tuning) and `validation` = heldout + heldout-blind, whose case failures are visible in
+the committed reports and which therefore serve to choose among variants, never as a final estimate
+(that is heldout-blind-2's role, run once).
+
+    .venv/bin/python benchmarks/retrieval_variants.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+from harness import Recorder, Row, dev_cases, parser, prepared_assistant
+
+from ptce_assistant.answering.citations import sentence_spans
+from ptce_assistant.assistant import Assistant
+from ptce_assistant.config import PROJECT_ROOT
+from ptce_assistant.evals.dataset import EvalCase
+from ptce_assistant.evals.metrics import retrieval_scores
+from ptce_assistant.retrieval import Hit, reciprocal_rank_fusion
+from ptce_assistant.thesaurus import expansions
+
+METRICS = ("hit@1", "hit@3", "evidence@800")
+VALIDATION = ("heldout.jsonl", "heldout-blind.jsonl")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One change to the shipped ranking."""
+
+    name: str
+    what: str
+    dense_queries: tuple[str, ...] = ("expanded",)  # "expanded" (with the thesaurus) and/or "raw"
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    rrf_k: int = 60
+    passage: str = "indexed"  # "indexed" (breadcrumb + text, as shipped) or "text" (no breadcrumb)
+    sentences: str | None = None  # None, "max" or "mean" of the chunk's and its best sentence's cosine
+    feedback: float = 0.0  # Rocchio weight of the mean of the two best passages added to the query
+
+
+VARIANTS = (
+    Variant("reimplemented", "the shipped ranking re-implemented in memory (must equal `shipped`)"),
+    Variant("rrf_k=10", "sharper reciprocal-rank fusion", rrf_k=10),
+    Variant("dense x1.5", "dense ranking weighted 1.5 in the fusion", dense_weight=1.5),
+    Variant("dense x2", "dense ranking weighted 2 in the fusion", dense_weight=2.0),
+    Variant("raw dense query", "dense query without the thesaurus expansion", dense_queries=("raw",)),
+    Variant(
+        "both dense queries", "dense rankings of the raw and the expanded query", dense_queries=("expanded", "raw")
+    ),
+    Variant("lexical x0.7", "BM25 weighted 0.7", lexical_weight=0.7),
+    Variant("no breadcrumb", "passages embedded without their breadcrumb", passage="text"),
+    Variant("best sentence (max)", "max of chunk and best-sentence cosine", sentences="max"),
+    Variant("best sentence (mean)", "mean of chunk and best-sentence cosine", sentences="mean"),
+    Variant("feedback 0.3", "pseudo-relevance feedback on the dense query", feedback=0.3),
+    Variant("feedback 0.6", "pseudo-relevance feedback on the dense query", feedback=0.6),
+)
+
+
+class Ranker:
+    """Dense + BM25 ranking of the bundled index's chunks, in memory, with a variant's change."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.chunks = assistant.index.chunks
+        embed = assistant.embedder.encode_passages
+        self.ids = [c.chunk_id for c in self.chunks]
+        self.vectors = {
+            "indexed": embed([c.indexed_text() for c in self.chunks]),
+            "text": embed([c.text for c in self.chunks]),
+        }
+        owners, sentences = [], []
+        for i, chunk in enumerate(self.chunks):
+            for start, end in sentence_spans(chunk.text):
+                sentence = chunk.text[start:end].strip()
+                if len(sentence) > 20:
+                    owners.append(i)
+                    sentences.append(" > ".join(chunk.breadcrumb) + " : " + sentence)
+        self.sentence_owner = np.array(owners)
+        self.sentence_vectors = embed(sentences)
+        self.query_vector: Callable[[str], np.ndarray] = cache(assistant.embedder.encode_query)
+
+    def _dense(self, variant: Variant, text: str) -> list[str]:
+        passages = self.vectors[variant.passage]
+        query = self.query_vector(text)
+        if variant.feedback:
+            best = np.argsort(-(passages @ query))[:2]
+            query = query + variant.feedback * passages[best].mean(axis=0)
+            query = query / np.linalg.norm(query)
+        scores = passages @ query
+        if variant.sentences:
+            best_sentence = np.full(len(self.ids), -np.inf)
+            np.maximum.at(best_sentence, self.sentence_owner, self.sentence_vectors @ query)
+            best_sentence = np.where(np.isinf(best_sentence), scores, best_sentence)
+            scores = np.maximum(scores, best_sentence) if variant.sentences == "max" else (scores + best_sentence) / 2
+        return [self.ids[i] for i in np.argsort(-scores)]
+
+    def rank(self, variant: Variant, query: str) -> list[str]:
+        """Chunk ids, best first."""
+        expanded = f"{query} {expansions(query)}".strip()
+        texts = {"expanded": expanded, "raw": query}
+        weighted = [(self._dense(variant, texts[q]), variant.dense_weight) for q in variant.dense_queries]
+        lexical = [cid for cid, _ in self.assistant.index.lexical.search(expanded, len(self.ids))]
+        weighted.append((lexical, variant.lexical_weight))
+        scores: dict[str, float] = {}
+        for ranking, weight in weighted:
+            for cid, score in reciprocal_rank_fusion([ranking], variant.rrf_k):
+                scores[cid] = scores.get(cid, 0.0) + weight * score
+        return sorted(scores, key=lambda cid: (-scores[cid], cid))
+
+
+Rank = Callable[[Any, list[Hit]], list[str]]
+
+
+def evaluate(assistant: Assistant, cases: Sequence[EvalCase], rank: Rank) -> dict[str, float]:
+    """Mean of each metric over the answerable cases; `rank(query, hits)` gives the ranked chunk ids."""
+    found: dict[str, list[float]] = {m: [] for m in METRICS}
+    for case in cases:
+        if not case.answerable:
+            continue
+        query, result = assistant.retrieve(case.question, case.history, k=10)
+        ids = rank(query, result.hits)
+        scores = retrieval_scores([assistant.index.by_id[cid].text for cid in ids[:10]], case.expected_quotes)
+        for metric in METRICS:
+            found[metric].append(scores[metric])
+    return {m: round(float(np.mean(v)), 3) for m, v in found.items()} | {"n": len(found["hit@1"])}
+
+
+def main() -> None:
+    """Score the shipped ranking and every variant on the dev and validation splits."""
+    args = parser("Retrieval variants on the tuning and validation splits.", default_runs=1).parse_args()
+    recorder = Recorder.start("retrieval_variants", args)
+    assistant = prepared_assistant()
+    ranker = Ranker(assistant)
+    splits = {
+        "dev": dev_cases(),
+        "validation": [c for name in VALIDATION for c in dev_cases(PROJECT_ROOT / "evals" / name)],
+    }
+
+    def shipped(_query: Any, hits: list[Hit]) -> list[str]:
+        return [h.chunk.chunk_id for h in hits]
+
+    def variant_rank(variant: Variant) -> Rank:
+        def rank(query: Any, hits: list[Hit]) -> list[str]:
+            ids = ranker.rank(variant, query.text)
+            pinned = [h.chunk.chunk_id for h in hits[:1]] if query.list_item is not None else []
+            return pinned + [cid for cid in ids if cid not in pinned]  # the facade pins a named list item
+
+        return rank
+
+    results: dict[str, Any] = {"shipped": {s: evaluate(assistant, cases, shipped) for s, cases in splits.items()}}
+    for variant in VARIANTS:
+        rank = variant_rank(variant)
+        results[variant.name] = {"what": variant.what} | {s: evaluate(assistant, c, rank) for s, c in splits.items()}
+
+    def cells(found: dict[str, Any]) -> str:
+        return " · ".join(f"{found[m]:.3f}" for m in METRICS)
+
+    rows = [
+        Row(f"{name}: dev / validation hit@1 · hit@3 · ev@800", f"{cells(r['dev'])} / {cells(r['validation'])}")
+        for name, r in results.items()
+    ]
+    n = results["shipped"]
+    recorder.finish(results, rows, runs=f"{n['dev']['n']} dev + {n['validation']['n']} validation cases")
+
+
+if __name__ == "__main__":
+    main()
