@@ -33,6 +33,8 @@ from harness import (
     times,
 )
 
+from ptce_assistant.embeddings import ingest_workers
+
 SCRIPT = Path(__file__).resolve()
 
 
@@ -87,6 +89,9 @@ def main() -> None:
     ours, naive = results["ours"], results["naive"]
     results["naive_over_ours_seconds_p50"] = ratio(naive["seconds"]["p50"], ours["seconds"]["p50"])
     label = f"{args.chunks:,}-chunk synthetic corpus" if args.chunks else "bundled corpus"
+    settings = bench_settings(WORK_DIR)
+    label += f" ({settings.embedding_precision}, {ingest_workers(settings, ours['chunks'])} embedding process(es))"
+    results["embedding_precision"] = settings.embedding_precision
     recorder.finish(
         results,
         [

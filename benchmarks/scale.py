@@ -12,8 +12,6 @@ exceeds --max-minutes is not run: its projection is recorded instead.
 from __future__ import annotations
 
 import argparse
-import itertools
-import multiprocessing
 import shutil
 import sys
 import time
@@ -21,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from harness import (
     Recorder,
     Row,
@@ -38,7 +35,7 @@ from harness import (
 from synthetic import STUDY, ensure_corpus
 
 from ptce_assistant.assistant import Assistant
-from ptce_assistant.config import Settings
+from ptce_assistant.embeddings import EmbeddingPool, encode_batches
 from ptce_assistant.evals.dataset import EvalCase
 from ptce_assistant.evals.metrics import covers_any
 
@@ -48,60 +45,11 @@ EMBEDDING_CONFIGS = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1)}  # processes x
 RANKS = (1, 3, 5)
 
 
-# Embedding in worker processes -----------------------------------------------------------------
-_worker_embedder: Any = None
-
-
-def _start_worker(settings: dict[str, Any]) -> None:
-    from ptce_assistant.embeddings import get_embedder
-
-    global _worker_embedder
-    _worker_embedder = get_embedder(Settings(_env_file=None, **{**settings, "torch_threads": 1}))  # type: ignore[call-arg]
-
-
-def _encode(texts: list[str]) -> np.ndarray:
-    return np.asarray(_worker_embedder.encode_passages(texts))
-
-
-class PooledEmbedder:
-    """The embedder with `encode_passages` split over worker processes (1 torch thread each); queries stay here."""
-
-    def __init__(self, settings: Settings, workers: int) -> None:
-        from ptce_assistant.embeddings import get_embedder
-
-        self._local = get_embedder(settings)
-        self._workers = workers
-        context = multiprocessing.get_context("spawn")
-        self._pool = context.Pool(workers, initializer=_start_worker, initargs=(settings.model_dump(),))
-        self._pool.map(_encode, [["chauffe"]] * workers)  # models loaded before anything is timed
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._local, name)
-
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed passages, one slice per worker."""
-        bounds = np.linspace(0, len(texts), self._workers + 1).astype(int)
-        parts = [list(texts[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
-        return np.vstack(self._pool.map(_encode, parts)) if parts else self._local.encode_passages([])
-
-    def close(self) -> None:
-        """Stop the workers."""
-        self._pool.close()
-        self._pool.join()
-
-
-def use_embedding(assistant: Assistant, config: str) -> PooledEmbedder | None:
-    """Apply an embedding configuration to the assistant (a pool replaces its embedder for ingestion)."""
-    import torch
-
-    assistant.embedder  # noqa: B018  # built first: building it sets torch's thread count
+# Embedding configurations ------------------------------------------------------------------------
+def embedding_settings(config: str) -> dict[str, Any]:
+    """Settings for a configuration: the product's own pool of worker processes, or torch threads in-process."""
     processes, threads = EMBEDDING_CONFIGS[config]
-    if processes == 1:
-        torch.set_num_threads(threads)
-        return None
-    pooled = PooledEmbedder(assistant.settings, processes)
-    assistant.__dict__["embedder"] = pooled  # the facade's ingest then embeds through the pool
-    return pooled
+    return {"ingest_workers": processes, "torch_threads": threads, "ingest_pool_min_chunks": 1}
 
 
 # Children --------------------------------------------------------------------------------------
@@ -119,19 +67,25 @@ def sample_texts(corpus: Path, n: int) -> list[str]:
 
 
 def probe(corpus: Path, work: Path) -> None:
-    """Child: chunks/s of each embedding configuration on the same sample."""
-    settings = bench_settings(work, corpus_dir=corpus)
+    """Child: chunks/s of each embedding configuration on the same sample, through `encode_batches`."""
+    import torch
+
     texts = sample_texts(corpus, PROBE_SAMPLE)
     rates: dict[str, float] = {}
     for config in EMBEDDING_CONFIGS:
-        assistant = Assistant(settings)
-        pooled = use_embedding(assistant, config)
-        embedder = assistant.embedder
-        embedder.encode_passages(texts[:16])  # warm-up
-        _, elapsed = timed(embedder.encode_passages, texts)
+        settings = bench_settings(work, corpus_dir=corpus, **embedding_settings(config))
+        embedder = Assistant(settings).embedder
+        torch.set_num_threads(settings.torch_threads)  # the embedder is process-wide: set for this config
+        size = settings.embedding_batch_size
+        batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+        if settings.ingest_workers > 1:
+            with EmbeddingPool(settings, settings.ingest_workers) as pool:
+                list(pool.map([["chauffe"]] * settings.ingest_workers * 2))  # workers loaded before timing
+                _, elapsed = timed(list, pool.map(batches))
+        else:
+            embedder.encode_passages(texts[:16])  # warm-up
+            _, elapsed = timed(list, encode_batches(embedder, settings, batches))
         rates[config] = round(len(texts) / (elapsed / 1000), 1)
-        if pooled:
-            pooled.close()
         print(f"probe {config}: {rates[config]} chunks/s", file=sys.stderr, flush=True)
     child_report(rates=rates, sample=len(texts))
 
@@ -188,17 +142,14 @@ def measure_size(chunks: int, config: str, runs: int) -> None:
     (corpus, generate_ms) = timed(ensure_corpus, chunks)
     work = corpus.parent
     shutil.rmtree(work / "index", ignore_errors=True)
-    settings = bench_settings(work, corpus_dir=corpus)
+    settings = bench_settings(work, corpus_dir=corpus, **embedding_settings(config))
     assistant = Assistant(settings)
-    pooled = use_embedding(assistant, config)
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage == "embedding" and (done == total or done % 2048 < settings.embedding_batch_size):
             print(f"  {chunks}: embedded {done}/{total}", file=sys.stderr, flush=True)
 
-    report = assistant.ingest(progress=progress)
-    if pooled:
-        pooled.close()
+    report = assistant.ingest(progress=progress)  # the product's ingestion, pool included
     generation = assistant.index.generation
     size = disk_usage(settings.index_dir / generation)
     started = time.perf_counter()

@@ -164,3 +164,33 @@ def test_switching_embedding_precision_rebuilds_the_vectors(tmp_path: Path) -> N
     reader = Assistant(int8)
     assert reader.index.manifest.embedder == embedder_name(int8) == f"{float32.embedding_model}@int8"
     assert report.chunks_embedded == reader.index.vectors.count() == len(reader.index.chunks) > 0
+
+
+def test_a_large_ingestion_embeds_in_worker_processes_with_the_same_vectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from ptce_assistant import embeddings
+
+    pools: list[int] = []
+    original = embeddings.EmbeddingPool.__init__
+
+    def spy(self: embeddings.EmbeddingPool, settings: object, workers: int) -> None:
+        pools.append(workers)
+        original(self, settings, workers)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embeddings.EmbeddingPool, "__init__", spy)
+    settings = make_settings(tmp_path, ingest_workers=2, ingest_pool_min_chunks=1, embedding_batch_size=4)
+    report = Assistant(settings).ingest()
+    assert pools == [2]  # the 20 passages went through two worker processes
+    reader = Assistant(settings)
+    chunks = reader.index.chunks
+    assert report.chunks_embedded == reader.index.vectors.count() == len(chunks) == 20
+    stored = reader.index.vectors.collection.get(ids=[c.chunk_id for c in chunks], include=["embeddings"])
+    by_id = dict(zip(stored["ids"], stored["embeddings"], strict=True))
+    expected = reader.embedder.encode_passages([c.indexed_text() for c in chunks])
+    got = np.array([by_id[c.chunk_id] for c in chunks])
+    assert np.allclose(got, expected, atol=1e-4)  # each passage stored with its own vector, in order
+    # Below the threshold the same ingestion stays in-process.
+    assert embeddings.ingest_workers(settings.model_copy(update={"ingest_pool_min_chunks": 21}), 20) == 1

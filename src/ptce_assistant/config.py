@@ -34,6 +34,8 @@ class Settings(BaseSettings):
         description="int8: Linear layers quantised per channel at load (about 2.5x faster embedding, see README).",
     )
     embedding_batch_size: int = 32
+    ingest_workers: int = Field(default=0, description="Processes that embed a large ingestion; 0 = one per core.")
+    ingest_pool_min_chunks: int = Field(default=1000, description="Smaller ingestions embed in-process.")
     torch_threads: int = Field(default=1, description="1 measured fastest for small batches on 2 cores.")
 
     # Chroma: embedded (persistent folder) unless a host is given.

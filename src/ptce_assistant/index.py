@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from ptce_assistant.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from ptce_assistant.config import Settings
 from ptce_assistant.documents import Document, discover, load_document
+from ptce_assistant.embeddings import encode_batches
 from ptce_assistant.errors import DocumentError, IndexUnavailableError, PtceError
 from ptce_assistant.lexical import french_terms
 
@@ -472,9 +473,13 @@ class Ingestor:
             fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
             # Batches of similar length pad less: about 25% fewer CPU-seconds (benchmarks/scale.py corpus).
             by_length = sorted(fresh, key=lambda c: len(c.indexed_text()))
-            for done, batch in enumerate(_batched(by_length, self.settings.embedding_batch_size)):
-                store.add(batch, self.embedder.encode_passages([c.indexed_text() for c in batch]))
-                self.progress("embedding", min((done + 1) * self.settings.embedding_batch_size, len(fresh)), len(fresh))
+            batches = list(_batched(by_length, self.settings.embedding_batch_size))
+            texts = [[c.indexed_text() for c in batch] for batch in batches]
+            done = 0
+            for batch, vectors in zip(batches, encode_batches(self.embedder, self.settings, texts), strict=True):
+                store.add(batch, vectors)
+                done += len(batch)
+                self.progress("embedding", done, len(fresh))
             all_chunks = [c for c in old_chunks if c.doc_id in keep and c.doc_id not in changed] + fresh
             all_chunks.sort(key=lambda c: (c.doc_id, c.start))
             for doc_id, doc in loaded.items():
