@@ -29,11 +29,12 @@ ASSISTANT = "assistant"
 SPLIT_ROLES = {
     "dev": "tuning split: used to calibrate the answerability gate's thresholds (Settings.gate_*) and to "
     "build the thesaurus (src/ptce_assistant/thesaurus.py); its numbers are optimistic.",
-    "heldout": "held-out split, read once (first report): tuning never used it, but one later change (English "
-    "questions no longer judged by the French vocabulary gate) answered a failure class it revealed.",
-    "heldout-blind": "blind held-out split: written after all tuning by someone who saw neither the code nor "
-    "the other sets, and run once at the end of session 1 (its case failures were then visible in the "
-    "committed report).",
+    "heldout": "validation split since session 2: read once in session 1 (one change then answered a failure "
+    "class it revealed: English questions no longer judged by the French vocabulary gate); in session 2 it "
+    "scored retrieval variants (benchmarks/retrieval_variants.py, none adopted) and its failures showed that "
+    "'et le suivant ?' was not understood (fixed); its numbers are no longer a held-out estimate.",
+    "heldout-blind": "validation split since session 2: written blind and run once at the end of session 1; "
+    "in session 2 it scored retrieval variants (none adopted) with its failures visible in the committed report.",
     "heldout-blind-2": "second blind split: written at the start of session 2 by someone who saw neither the "
     "code nor the other sets, before that session's changes, and run once at its end; the freshest estimate.",
 }
