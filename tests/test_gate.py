@@ -66,3 +66,36 @@ def test_in_corpus_question_is_not_abstained(assistant: Assistant) -> None:
     answer = assistant.ask("Auprès de combien d'initiatives l'étude a-t-elle été réalisée ?")
     assert not answer.abstained
     assert any("cinquantaine d'initiatives" in c.quote for c in answer.citations)
+
+
+def test_answer_types_for_counts_places_and_people() -> None:
+    vocabulary: frozenset[str] = frozenset()
+    rural = "Ce lien fort est souligné en milieu rural (Ecopya, L'écodomaine de Bouquetot, Aradines sur le PNR des Ardennes)."
+    # "nombre moyen de X" asks for a count just as "nombre de X" does.
+    assert answer_type_check("Quel est le nombre moyen de salariés d'un PTCE ?", [rural], vocabulary) == (
+        "count",
+        False,
+    )
+    assert answer_type_check(
+        "What is the average number of initiatives?", ["une cinquantaine d'initiatives"], vocabulary
+    ) == (
+        "count",
+        True,
+    )
+    # A place must follow the entity asked about, in the same clause.
+    assert answer_type_check("Dans quel département se trouve Ecopya ?", [rural], vocabulary) == ("place", False)
+    assert answer_type_check("Où se situe le PTCE Aradines ?", [rural], vocabulary) == ("place", True)
+    assert answer_type_check("Where is Bouquetot?", [rural], vocabulary) == ("place", False)
+    # A person: a role or "présidé par" in the passages.
+    assert answer_type_check("Et qui le préside actuellement ?", [rural], vocabulary) == ("person", False)
+    assert answer_type_check("Qui préside le RTES ?", ["Le RTES, présidé par Mme X, ..."], vocabulary) == (
+        "person",
+        True,
+    )
+    # A question that merely mentions a role is not asking for a person.
+    assert answer_type_check("Quel rôle pour le président de région ?", [rural], vocabulary) == (None, True)
+
+
+def test_a_heading_counts_as_what_its_passages_say(assistant: Assistant) -> None:
+    answer = assistant.ask("Combien de leviers pour développer les PTCE l'étude a-t-elle retenus ?")
+    assert not answer.abstained  # "8 leviers … ont été identifiés" is the list's heading

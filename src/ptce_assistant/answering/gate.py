@@ -80,7 +80,9 @@ def evidence_for(query: str, hits: Sequence[Hit], vocabulary: Set[str]) -> Evide
         covered |= terms & set(french_terms(hit.chunk.indexed_text()))
     unknown = sorted(t for t in terms if t not in vocabulary)
     dense = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
-    answer_type, found = answer_type_check(query, [h.chunk.text for h in top], vocabulary)
+    # A heading is part of what a passage says ("8 leviers au développement des PTCE ont été identifiés").
+    passages = [f"{h.chunk.breadcrumb[-1]}\n{h.chunk.text}" if h.chunk.breadcrumb else h.chunk.text for h in top]
+    answer_type, found = answer_type_check(query, passages, vocabulary)
     return Evidence(
         top_dense=dense,
         coverage=len(covered) / len(terms) if terms else 0.0,
@@ -112,8 +114,25 @@ _AUTHOR_ASKED = re.compile(
 )
 _AUTHOR_GIVEN = re.compile(r"\b(rédigée? par|auteurs?|écrite? par|sous la direction)\b", re.IGNORECASE)
 _COUNT_ASKED = re.compile(
-    r"\b(?:combien d(?:e\s+|')(?!entre)(\w+)|how many (\w+)|nombre d(?:e\s+|')(\w+)"
-    r"|combien\b)"
+    r"\b(?:combien d(?:e\s+|')(?!entre)(\w+)|how many (\w+)|nombre (?:\w+\s+)?d(?:e\s+|')(\w+)"
+    r"|(?:average|total|mean) number of (\w+)|combien\b)"
+)
+# "Dans quel département se trouve X ?": a place named right after X, in the same clause.
+_PLACE_ASKED = re.compile(
+    r"\b(?:ou (?:se (?:trouve|situe)|est (?:situe|implante|installe))\w*|dans quel(?:le)?s? (?:departement|region"
+    r"|ville|commune|pays|territoire)|where (?:is|are)|in which (?:department|region|town|city|country))\b"
+)
+_PLACE = (
+    r"(?:d[ée]partements?|r[ée]gions?|villes?|communes?|PNR|parc naturel|agglom[ée]ration)\s+(?:de |du |des |d')?\w"
+)
+# "Qui le préside ?": a person's role or name, which the passages must hold.
+_PERSON_ASKED = re.compile(
+    r"\bqui (?:le |la |les |l')?(?:preside|dirige|a (?:fonde|cree))\w*|\bwho (?:chairs|heads|runs|leads|founded)\b"
+    r"|\bnom (?:du|de la) (?:president|presidente|directeur|directrice|fondateur|fondatrice)\b"
+)
+_PERSON_GIVEN = re.compile(
+    r"\b(?:présidée? par|dirigée? par|fondée? par|président|présidente|directeur|directrice|fondateur|fondatrice)\b",
+    re.IGNORECASE,
 )
 _QUANTITY = (
     r"(?:\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cinquante|cent"
@@ -136,6 +155,10 @@ def answer_type_check(query: str, passages: Sequence[str], vocabulary: Set[str])
         return "law", bool(_LAW_GIVEN.search(joined))
     if _AUTHOR_ASKED.search(plain):
         return "author", bool(_AUTHOR_GIVEN.search(joined))
+    if _PERSON_ASKED.search(plain):
+        return "person", bool(_PERSON_GIVEN.search(joined))
+    if _PLACE_ASKED.search(plain):
+        return "place", _placed(query, joined)
     count = _COUNT_ASKED.search(plain)
     if count:
         noun = next((g for g in count.groups() if g), None)
@@ -148,6 +171,15 @@ def answer_type_check(query: str, passages: Sequence[str], vocabulary: Set[str])
     return None, True
 
 
+def _placed(query: str, text: str) -> bool:
+    """A place follows the entity asked about in the same clause ("Aradines sur le PNR des Ardennes")."""
+    names = [n for n in re.findall(r"\b[A-ZÉÈ][\w'-]{2,}", query) if n.lower() not in QUESTION_WORDS]
+    targets = names[1:] if names and query.lstrip().startswith(names[0]) else names  # not the question's first word
+    if not targets:
+        return bool(re.search(_PLACE, text, re.IGNORECASE))
+    return any(re.search(rf"{re.escape(name)}[^,;.\n]{{0,40}}?{_PLACE}", text, re.IGNORECASE) for name in targets)
+
+
 def _counted(noun: str | None, text: str) -> bool:
     """A quantity stands right before the counted noun ("une cinquantaine d'initiatives")."""
     if noun is None:
@@ -155,8 +187,9 @@ def _counted(noun: str | None, text: str) -> bool:
     stem = french_terms(noun)
     if not stem:
         return False
-    pattern = rf"\b{_QUANTITY}\s+(?:\w+\s+)?(?:de\s+|d')?(\w+)"
-    return any(french_terms(m.group(1))[:1] == stem[:1] for m in re.finditer(pattern, text))
+    # The noun right after the quantity ("8 leviers") or one word later ("une cinquantaine d'initiatives").
+    pattern = rf"\b{_QUANTITY}\s+(\w+)(?:\s+(?:de\s+|d')?(\w+))?"
+    return any(french_terms(word)[:1] == stem[:1] for m in re.finditer(pattern, text) for word in m.groups() if word)
 
 
 def decide(
