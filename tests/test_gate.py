@@ -70,7 +70,10 @@ def test_in_corpus_question_is_not_abstained(assistant: Assistant) -> None:
 
 def test_answer_types_for_counts_places_and_people() -> None:
     vocabulary: frozenset[str] = frozenset()
-    rural = "Ce lien fort est souligné en milieu rural (Ecopya, L'écodomaine de Bouquetot, Aradines sur le PNR des Ardennes)."
+    rural = (
+        "Ce lien fort est souligné en milieu rural (Ecopya, L'écodomaine de Bouquetot, "
+        "Aradines sur le PNR des Ardennes)."
+    )
     # "nombre moyen de X" asks for a count just as "nombre de X" does.
     assert answer_type_check("Quel est le nombre moyen de salariés d'un PTCE ?", [rural], vocabulary) == (
         "count",

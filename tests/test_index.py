@@ -194,3 +194,8 @@ def test_a_large_ingestion_embeds_in_worker_processes_with_the_same_vectors(
     assert np.allclose(got, expected, atol=1e-4)  # each passage stored with its own vector, in order
     # Below the threshold the same ingestion stays in-process.
     assert embeddings.ingest_workers(settings.model_copy(update={"ingest_pool_min_chunks": 21}), 20) == 1
+
+
+def test_new_collections_search_the_graph_widely(assistant: Assistant) -> None:
+    configuration = assistant.index.vectors.collection.configuration
+    assert configuration["hnsw"]["space"] == "cosine" and configuration["hnsw"]["ef_search"] == 500
