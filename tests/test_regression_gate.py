@@ -11,7 +11,10 @@ from typer.testing import CliRunner
 from ptce_assistant.cli import app
 from ptce_assistant.config import PROJECT_ROOT, get_settings
 
-SETS = [PROJECT_ROOT / "evals" / name for name in ("dev.jsonl", "heldout.jsonl", "heldout-blind.jsonl")]
+SETS = [
+    PROJECT_ROOT / "evals" / name
+    for name in ("dev.jsonl", "heldout.jsonl", "heldout-blind.jsonl", "heldout-blind-2.jsonl")
+]
 
 
 @pytest.fixture
