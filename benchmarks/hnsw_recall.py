@@ -17,6 +17,7 @@ from typing import Any
 import chromadb
 import numpy as np
 from harness import WORK_DIR, Recorder, Row, bench_settings, dev_cases, parser, stats
+from synthetic import STUDY
 
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.evals.metrics import covers_any
@@ -42,7 +43,7 @@ def main() -> None:
         ids += batch["ids"]
         parts.append(np.asarray(batch["embeddings"], dtype=np.float32))
     vectors = np.vstack(parts)
-    study = [c for c in assistant.index.chunks if c.doc_id.startswith("rtes-")]
+    study = [c for c in assistant.index.chunks if c.doc_id == STUDY.name]
     questions = []
     for case in dev_cases():
         if case.answerable:

@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from conftest import paragraph_chunk
 from ptce_assistant.answering.generative import (
     MAX_PASSAGE_CHARS,
     NO_ANSWER,
@@ -36,18 +37,7 @@ QUESTION = "Quel est le rôle des collectivités ?"
 
 
 def _chunk(n: int, first_words: str) -> Chunk:
-    start = DOC.index(first_words)
-    end = DOC.find("\n\n", start)
-    end = len(DOC) if end == -1 else end
-    return Chunk(
-        chunk_id=f"doc#{n}",
-        doc_id="doc",
-        title=TITLE,
-        text=DOC[start:end],
-        breadcrumb=[TITLE, "Rôle des collectivités"],
-        start=start,
-        end=end,
-    )
+    return paragraph_chunk(DOC, n, first_words, TITLE, "Rôle des collectivités")
 
 
 class RecordingChatModel(GenericFakeChatModel):

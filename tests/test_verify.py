@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import paragraph_chunk
 from ptce_assistant.answering.generative import NO_ANSWER
 from ptce_assistant.answering.verify import VerifiedText, verify_answer
 from ptce_assistant.chunking import Chunk
@@ -23,18 +24,7 @@ DOC = (
 
 
 def _chunk(n: int, first_words: str, heading: str) -> Chunk:
-    start = DOC.index(first_words)
-    end = DOC.find("\n\n", start)
-    end = len(DOC) if end == -1 else end
-    return Chunk(
-        chunk_id=f"doc#{n}",
-        doc_id="doc",
-        title=TITLE,
-        text=DOC[start:end],
-        breadcrumb=[TITLE, heading],
-        start=start,
-        end=end,
-    )
+    return paragraph_chunk(DOC, n, first_words, TITLE, heading)
 
 
 @pytest.fixture
