@@ -76,7 +76,7 @@ def probe(corpus: Path, work: Path) -> None:
         settings = bench_settings(work, corpus_dir=corpus, **embedding_settings(config))
         embedder = Assistant(settings).embedder
         torch.set_num_threads(settings.torch_threads)  # the embedder is process-wide: set for this config
-        size = settings.embedding_batch_size
+        size = settings.ingest_batch_size
         batches = [texts[i : i + size] for i in range(0, len(texts), size)]
         if settings.ingest_workers > 1:
             with EmbeddingPool(settings, settings.ingest_workers) as pool:
@@ -146,7 +146,7 @@ def measure_size(chunks: int, config: str, runs: int) -> None:
     assistant = Assistant(settings)
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage == "embedding" and (done == total or done % 2048 < settings.embedding_batch_size):
+        if stage == "embedding" and (done == total or done % 2048 < settings.ingest_batch_size):
             print(f"  {chunks}: embedded {done}/{total}", file=sys.stderr, flush=True)
 
     report = assistant.ingest(progress=progress)  # the product's ingestion, pool included

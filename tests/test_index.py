@@ -35,7 +35,7 @@ class CountingEmbedder:
 
 @pytest.fixture
 def counting(assistant: Assistant, corpus_copy: Path, tmp_path: Path) -> tuple[Assistant, CountingEmbedder]:
-    helper = Assistant(make_settings(tmp_path, corpus_dir=corpus_copy, embedding_batch_size=4))
+    helper = Assistant(make_settings(tmp_path, corpus_dir=corpus_copy, ingest_batch_size=4))
     counter = CountingEmbedder(assistant.embedder)
     helper.__dict__["embedder"] = counter
     return helper, counter
@@ -149,9 +149,15 @@ def test_readers_see_a_new_generation_after_refresh(
     reader = CorpusIndex(helper.settings, helper.embedder)  # type: ignore[arg-type]
     (corpus_copy / "ajout.txt").write_text("Un document ajouté sur les coopératives.\n", encoding="utf-8")
     os.utime(corpus_copy)
+    before = reader.view
+    assert reader.refresh() is before  # nothing changed: the same view
     helper.ingest()
-    assert reader.refresh() is True
+    after = reader.refresh()
+    assert after is not before and after.generation != before.generation
     assert "ajout.txt" in reader.manifest.documents
+    # The old view stays whole for a search that started before the flip.
+    assert "ajout.txt" not in before.manifest.documents
+    assert len(after.chunks) == len(before.chunks) + 1 == after.vectors.count()
 
 
 def test_switching_embedding_precision_rebuilds_the_vectors(tmp_path: Path) -> None:
@@ -181,7 +187,7 @@ def test_a_large_ingestion_embeds_in_worker_processes_with_the_same_vectors(
         original(self, settings, workers)  # type: ignore[arg-type]
 
     monkeypatch.setattr(embeddings.EmbeddingPool, "__init__", spy)
-    settings = make_settings(tmp_path, ingest_workers=2, ingest_pool_min_chunks=1, embedding_batch_size=4)
+    settings = make_settings(tmp_path, ingest_workers=2, ingest_pool_min_chunks=1, ingest_batch_size=4)
     report = Assistant(settings).ingest()
     assert pools == [2]  # the 20 passages went through two worker processes
     reader = Assistant(settings)
@@ -199,3 +205,29 @@ def test_a_large_ingestion_embeds_in_worker_processes_with_the_same_vectors(
 def test_new_collections_search_the_graph_widely(assistant: Assistant) -> None:
     configuration = assistant.index.vectors.collection.configuration
     assert configuration["hnsw"]["space"] == "cosine" and configuration["hnsw"]["ef_search"] == 500
+
+
+def test_an_index_from_an_older_version_gets_the_search_breadth_without_re_embedding(
+    counting: tuple[Assistant, CountingEmbedder],
+) -> None:
+    import chromadb
+
+    helper, counter = counting
+    first = helper.ingest()
+    folder = helper.settings.index_dir / first.generation
+    # Make it look like an index built before ef_search was set: Chroma's default breadth, no field.
+    client = chromadb.PersistentClient(path=str(folder / "chroma"))
+    client.get_collection(helper.settings.chroma_collection).modify(configuration={"hnsw": {"ef_search": 100}})
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["ef_search"]
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    upgraded = helper.ingest()
+    assert upgraded.generation != first.generation  # a new generation, swapped atomically
+    assert [o.status for o in upgraded.outcomes] == ["unchanged"]
+    assert counter.embedded == 20 and upgraded.chunks_embedded == 0  # the vectors were copied, not re-embedded
+    reader = CorpusIndex(helper.settings, helper.embedder)  # type: ignore[arg-type]
+    assert reader.manifest.ef_search == 500
+    assert reader.vectors.collection.configuration["hnsw"]["ef_search"] == 500
+    assert reader.vectors.count() == 20
+    assert helper.ingest().generation == upgraded.generation  # and then nothing more to do

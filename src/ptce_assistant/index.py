@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
 
 POINTER = "CURRENT"
 # Chroma's default ef_search (100) found 82% of the exact top 30 among 100,000 look-alike chunks; 500
-# found 97% for ~8 ms a query (benchmarks/hnsw_recall.py). Applies to collections created from now on.
-HNSW_CONFIGURATION: dict[str, Any] = {"hnsw": {"space": "cosine", "ef_search": 500}}
+# found 97% for ~8 ms a query (benchmarks/hnsw_recall.py). An older index gets it at its next `ptce ingest`.
+_EF_SEARCH = 500
+HNSW_CONFIGURATION: dict[str, Any] = {"hnsw": {"space": "cosine", "ef_search": _EF_SEARCH}}
 FORMAT_VERSION = 1
 
 
@@ -62,6 +64,7 @@ class Manifest(BaseModel):
     generation: str
     embedder: str
     chunker: str = CHUNKER_VERSION
+    ef_search: int | None = None  # the HNSW search breadth its collection was given (None: before it was set)
     created_at: str
     documents: dict[str, DocumentRecord] = Field(default_factory=dict)
 
@@ -121,14 +124,26 @@ def _write_atomic(path: Path, data: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename inside `folder` durable: after a power cut the new name, not the old, is found."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def _fsync_tree(root: Path) -> None:
-    """Flush every file of a generation before the pointer names it."""
+    """Flush every file of a generation, and the folders naming them, before the pointer names it."""
     for path in root.rglob("*"):
         if path.is_file():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+        elif path.is_dir():
+            _fsync_dir(path)
 
 
 class _ChromaEmbeddingFunction:
@@ -201,6 +216,8 @@ class VectorStore:
                 self.collection = self.client.get_or_create_collection(
                     self.collection_name, embedding_function=function, configuration=HNSW_CONFIGURATION
                 )
+                if not self.searches_as_configured():  # a copy of a generation built by an older version
+                    self.collection.modify(configuration={"hnsw": {"ef_search": _EF_SEARCH}})
             else:  # an existing generation: an empty stand-in would silently return no vectors
                 try:
                     self.collection = self.client.get_collection(self.collection_name, embedding_function=function)
@@ -226,6 +243,11 @@ class VectorStore:
                 "(chroma run --host HÔTE --port PORT --path DOSSIER), vérifiez PTCE_CHROMA_HOST, PTCE_CHROMA_PORT "
                 "et PTCE_CHROMA_TOKEN, ou retirez PTCE_CHROMA_HOST pour revenir à l'index local"
             ) from exc
+
+    def searches_as_configured(self) -> bool:
+        """Whether the collection's HNSW search breadth is this version's (older indexes used Chroma's 100)."""
+        hnsw = (self.collection.configuration or {}).get("hnsw") or {}
+        return bool(hnsw.get("ef_search") == _EF_SEARCH)
 
     def count(self) -> int:
         """Vectors in the collection."""
@@ -317,6 +339,19 @@ class LexicalIndex:
         return [(self._chunk_ids[int(i)], float(s)) for i, s in zip(ids[0], scores[0], strict=True) if float(s) > 0]
 
 
+@dataclass(frozen=True)
+class IndexView:
+    """One generation's parts, replaced as a whole when the index changes: a search never mixes two."""
+
+    generation: str
+    folder: Path
+    manifest: Manifest
+    chunks: list[Chunk]
+    by_id: dict[str, Chunk]
+    lexical: LexicalIndex
+    vectors: VectorStore
+
+
 class CorpusIndex:
     """A read-only view of the current generation: chunks, vectors, BM25, manifest, document texts."""
 
@@ -325,14 +360,15 @@ class CorpusIndex:
         self._embedder = embedder
         self._lock = threading.Lock()
         self._pointer_stamp: tuple[float, str] | None = None
-        self._open()
+        self.view = self._open()
 
     @property
     def root(self) -> Path:
         """The index folder."""
         return self.settings.index_dir
 
-    def _open(self) -> None:
+    def _open(self) -> IndexView:
+        stamp = _pointer_stamp(self.root)
         generation = current_generation(self.root)
         if generation is None:
             raise IndexUnavailableError(f"aucun index dans {self.root} : lancez « ptce ingest » pour indexer le corpus")
@@ -345,30 +381,52 @@ class CorpusIndex:
             raise IndexUnavailableError(
                 f"index illisible ({folder}: {exc}) : relancez « ptce ingest --rebuild »"
             ) from None
-        self.generation = generation
-        self.manifest = manifest
-        self.chunks = chunks
-        self.by_id = {c.chunk_id: c for c in chunks}
-        self.lexical = lexical
-        self.vectors = vectors
-        self._folder = folder
-        self._pointer_stamp = _pointer_stamp(self.root)
+        self._pointer_stamp = stamp
+        return IndexView(generation, folder, manifest, chunks, {c.chunk_id: c for c in chunks}, lexical, vectors)
 
-    def refresh(self) -> bool:
-        """Reopen if another process flipped the pointer; True when the view changed."""
-        stamp = _pointer_stamp(self.root)
-        if stamp == self._pointer_stamp:
-            return False
-        with self._lock:
-            if _pointer_stamp(self.root) != self._pointer_stamp:
-                self._open()
-                return True
-        return False
+    def refresh(self) -> IndexView:
+        """The current generation's view, reopened first if another process flipped the pointer."""
+        if _pointer_stamp(self.root) != self._pointer_stamp:
+            with self._lock:
+                if _pointer_stamp(self.root) != self._pointer_stamp:
+                    self.view = self._open()  # one assignment: readers see the old view or the new one
+        return self.view
+
+    @property
+    def generation(self) -> str:
+        """The generation folder's name."""
+        return self.view.generation
+
+    @property
+    def manifest(self) -> Manifest:
+        """Documents and how they were embedded."""
+        return self.view.manifest
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """Every chunk, by document then position."""
+        return self.view.chunks
+
+    @property
+    def by_id(self) -> dict[str, Chunk]:
+        """Chunks by id."""
+        return self.view.by_id
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The French BM25 index."""
+        return self.view.lexical
+
+    @property
+    def vectors(self) -> VectorStore:
+        """The Chroma collection."""
+        return self.view.vectors
 
     def document_text(self, doc_id: str) -> str:
         """The extracted text that chunk and citation offsets refer to."""
-        record = self.manifest.documents[doc_id]
-        return (self._folder / "texts" / f"{record.sha256}.txt").read_text(encoding="utf-8")
+        view = self.view
+        record = view.manifest.documents[doc_id]
+        return (view.folder / "texts" / f"{record.sha256}.txt").read_text(encoding="utf-8")
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         """A document's chunks in reading order."""
@@ -455,7 +513,9 @@ class Ingestor:
             del keep[doc_id]
 
         changed = set(loaded)
-        if manifest and not changed and not removed:
+        # Nothing to do, unless the index predates this version's search breadth: then a new generation
+        # gets it (nothing is re-embedded).
+        if manifest and not changed and not removed and manifest.ef_search == _EF_SEARCH:
             report.seconds = time.perf_counter() - started
             report.chunks_total = len(old_chunks)
             report.generation = previous_gen
@@ -476,7 +536,7 @@ class Ingestor:
             fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
             # Batches of similar length pad less: about 25% fewer CPU-seconds (benchmarks/scale.py corpus).
             by_length = sorted(fresh, key=lambda c: len(c.indexed_text()))
-            batches = list(_batched(by_length, self.settings.embedding_batch_size))
+            batches = list(_batched(by_length, self.settings.ingest_batch_size))
             texts = [[c.indexed_text() for c in batch] for batch in batches]
             done = 0
             for batch, vectors in zip(batches, encode_batches(self.embedder, self.settings, texts), strict=True):
@@ -505,6 +565,7 @@ class Ingestor:
             _release(store)
             _fsync_tree(staging)
             os.replace(staging, self.root / generation)
+            _fsync_dir(self.root)
             _write_atomic(self.root / POINTER, json.dumps({"generation": generation}))
         except BaseException:
             if store is not None and store.remote:
@@ -587,6 +648,7 @@ class Ingestor:
         manifest = Manifest(
             generation=generation,
             embedder=self.embedder.name,
+            ef_search=_EF_SEARCH,  # VectorStore gave the collection this breadth
             created_at=_now(),
             documents=dict(sorted(documents.items())),
         )

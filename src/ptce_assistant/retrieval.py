@@ -57,24 +57,24 @@ class HybridSearcher:
     def search(self, query: str, k: int | None = None) -> SearchResult:
         """The `k` best chunks for `query`, each with its dense and lexical rank."""
         k = k or self.settings.k
-        self.index.refresh()
+        view = self.index.refresh()  # vectors, BM25 and chunks of one generation, even if another lands meanwhile
         n = max(self.settings.candidates, k)
         t0 = time.perf_counter()
         expanded = f"{query} {expansions(query)}".strip()
         vector = self.embedder.encode_query(expanded)
         t1 = time.perf_counter()
-        dense = self.index.vectors.query(vector, n)
+        dense = view.vectors.query(vector, n)
         t2 = time.perf_counter()
-        lexical = self.index.lexical.search(expanded, n)
+        lexical = view.lexical.search(expanded, n)
         t3 = time.perf_counter()
         fused = reciprocal_rank_fusion([[cid for cid, _ in dense], [cid for cid, _ in lexical]], self.settings.rrf_k)
         dense_info = {cid: (rank, sim) for rank, (cid, sim) in enumerate(dense, start=1)}
         lexical_info = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical, start=1)}
         hits: list[Hit] = []
         for cid, score in fused:
-            chunk = self.index.by_id.get(cid)
+            chunk = view.by_id.get(cid)
             if chunk is None:
-                continue  # a vector whose chunk left in a concurrent ingestion
+                continue  # cannot happen within one generation; kept as a guard against a damaged index
             d_rank, d_sim = dense_info.get(cid, (None, None))
             l_rank, l_score = lexical_info.get(cid, (None, None))
             hits.append(
