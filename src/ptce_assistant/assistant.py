@@ -86,8 +86,10 @@ class Assistant:
 
     @cached_property
     def searcher(self) -> HybridSearcher:
-        """Hybrid dense + BM25 search over the index."""
-        return HybridSearcher(self.index, self.embedder, self.settings)
+        """Hybrid dense + BM25 search over the index (reranked when PTCE_RERANKER_MODEL names a model)."""
+        from ptce_assistant.reranking import get_reranker
+
+        return HybridSearcher(self.index, self.embedder, self.settings, get_reranker(self.settings))
 
     @property
     def vocabulary(self) -> frozenset[str]:

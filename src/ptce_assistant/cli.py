@@ -81,6 +81,7 @@ def hit_record(hit: Hit) -> dict[str, Any]:
         "score": round(hit.score, 6),
         "dense_rank": hit.dense_rank,
         "lexical_rank": hit.lexical_rank,
+        **({"rerank_score": round(hit.rerank_score, 6)} if hit.rerank_score is not None else {}),
     }
 
 

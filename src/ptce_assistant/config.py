@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     k: int = Field(default=5, description="Passages returned by search.")
     candidates: int = Field(default=30, description="Candidates taken from each retriever before fusion.")
     rrf_k: int = 60
+    reranker_model: str | None = Field(
+        default=None, description="A sentence-transformers CrossEncoder (folder or hub name) re-scoring the fused hits."
+    )
+    rerank_candidates: int = Field(default=20, description="Fused hits the reranker re-scores.")
 
     # Answering
     mode: Literal["extractive", "generative"] = "extractive"

@@ -60,6 +60,10 @@ def run_checks(settings: Settings) -> list[Check]:
         return f"{len(index.manifest.documents)} document(s), {len(index.chunks)} passages ({index.generation})"
 
     checks.append(_attempt("index", index_ok))
+    if settings.reranker_model:
+        from ptce_assistant.reranking import get_reranker
+
+        checks.append(_attempt("reranker", lambda: str(settings.reranker_model) if get_reranker(settings) else ""))
     for backend in ("local", "openai"):
         status = llm_status(settings, backend)  # type: ignore[arg-type]
         checks.append(

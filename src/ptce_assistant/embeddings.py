@@ -678,7 +678,10 @@ class SentenceEmbeddings(Embeddings):
 E5Embeddings = SentenceEmbeddings
 
 
-def _load_sentence_transformer(name_or_path: str, *, local_files_only: bool) -> SentenceTransformer:
+def _load_sentence_transformer(
+    name_or_path: str, *, local_files_only: bool, kind: type[Any] | None = None
+) -> SentenceTransformer:
+    """A sentence-transformers model (`kind`: SentenceTransformer by default, or CrossEncoder) on CPU."""
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
@@ -686,41 +689,47 @@ def _load_sentence_transformer(name_or_path: str, *, local_files_only: bool) -> 
     bars = transformers_logging.is_progress_bar_enabled()
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
-        return SentenceTransformer(name_or_path, device="cpu", local_files_only=local_files_only)
+        model: SentenceTransformer = (kind or SentenceTransformer)(
+            name_or_path, device="cpu", local_files_only=local_files_only
+        )
+        return model
     finally:
         if bars:
             transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
-def _load_local_folder(folder: Path) -> SentenceTransformer:
+def _load_local_folder(folder: Path, kind: type[Any] | None = None) -> SentenceTransformer:
     # Nothing needs the network: keep huggingface_hub from trying (it reads this when first imported).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return _load_sentence_transformer(str(folder), local_files_only=True)
+    return _load_sentence_transformer(str(folder), local_files_only=True, kind=kind)
 
 
-def _load_named_model(name: str) -> SentenceTransformer:
-    """Load a user-named model: a local folder, else the Hugging Face cache, else the hub."""
+def load_named_model(name: str, setting: str, *, kind: type[Any] | None = None, fallback: str = "") -> Any:
+    """Load a user-named model: a local folder, else the Hugging Face cache, else the hub.
+
+    `setting` names the variable the user set (for the error message); `fallback` says what works offline.
+    Raises ModelUnavailableError.
+    """
     path = Path(name).expanduser()
     if path.is_dir():
         try:
-            return _load_local_folder(path)
+            return _load_local_folder(path, kind)
         except Exception as exc:  # transformers raises many types for a broken folder
             raise ModelUnavailableError(
                 f"Le dossier de modèle {path} ne se charge pas ({type(exc).__name__}: {exc}) : "
-                "donnez un dossier sentence-transformers complet dans PTCE_EMBEDDING_MODEL."
+                f"donnez un dossier sentence-transformers complet dans {setting}."
             ) from exc
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     error = ""
     for local_files_only in (True, False) if not offline else (True,):
         try:
-            return _load_sentence_transformer(name, local_files_only=local_files_only)
+            return _load_sentence_transformer(name, local_files_only=local_files_only, kind=kind)
         except Exception as exc:  # hub, network and format errors all mean "not available here"
             error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     raise ModelUnavailableError(
-        f"Modèle d'embeddings « {name} » introuvable : ni dossier local, ni cache Hugging Face, et hub "
+        f"Modèle « {name} » ({setting}) introuvable : ni dossier local, ni cache Hugging Face, et hub "
         f"injoignable ({error}). Téléchargez-le sur une machine connectée, copiez le dossier "
-        f"sentence-transformers ici et donnez son chemin dans PTCE_EMBEDDING_MODEL, ou revenez à "
-        f"« {DEFAULT_EMBEDDING_MODEL} », qui fonctionne hors ligne."
+        f"sentence-transformers ici et donnez son chemin dans {setting}{fallback}."
     )
 
 
@@ -774,7 +783,11 @@ def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
                     f"« {DEFAULT_EMBEDDING_MODEL} »."
                 )
             else:
-                model = _load_named_model(settings.embedding_model)
+                model = load_named_model(
+                    settings.embedding_model,
+                    "PTCE_EMBEDDING_MODEL",
+                    fallback=f", ou revenez à « {DEFAULT_EMBEDDING_MODEL} », qui fonctionne hors ligne",
+                )
             if settings.embedding_precision == "int8":
                 model = _quantise_int8(model)
             embedder = SentenceEmbeddings(

@@ -15,6 +15,7 @@ from ptce_assistant.thesaurus import expansions
 if TYPE_CHECKING:
     from ptce_assistant.embeddings import SentenceEmbeddings
     from ptce_assistant.index import CorpusIndex
+    from ptce_assistant.reranking import Reranker
 
 
 class Hit(BaseModel):
@@ -27,6 +28,7 @@ class Hit(BaseModel):
     lexical_rank: int | None = None
     dense_similarity: float | None = None
     lexical_score: float | None = None
+    rerank_score: float | None = None
 
 
 class SearchResult(BaseModel):
@@ -47,12 +49,15 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> li
 
 
 class HybridSearcher:
-    """Dense e5 search and French BM25 over one CorpusIndex, fused by reciprocal rank."""
+    """Dense e5 search and French BM25 over one CorpusIndex, fused by reciprocal rank, optionally reranked."""
 
-    def __init__(self, index: CorpusIndex, embedder: SentenceEmbeddings, settings: Settings) -> None:
+    def __init__(
+        self, index: CorpusIndex, embedder: SentenceEmbeddings, settings: Settings, reranker: Reranker | None = None
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self.reranker = reranker
 
     def search(self, query: str, k: int | None = None) -> SearchResult:
         """The `k` best chunks for `query`, each with its dense and lexical rank."""
@@ -70,6 +75,7 @@ class HybridSearcher:
         fused = reciprocal_rank_fusion([[cid for cid, _ in dense], [cid for cid, _ in lexical]], self.settings.rrf_k)
         dense_info = {cid: (rank, sim) for rank, (cid, sim) in enumerate(dense, start=1)}
         lexical_info = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical, start=1)}
+        keep = max(k, self.settings.rerank_candidates) if self.reranker else k
         hits: list[Hit] = []
         for cid, score in fused:
             chunk = view.by_id.get(cid)
@@ -88,12 +94,26 @@ class HybridSearcher:
                     lexical_score=l_score,
                 )
             )
-            if len(hits) == k:
+            if len(hits) == keep:
                 break
+        t4 = time.perf_counter()
+        if self.reranker:
+            hits = self._rerank(query, hits)[:k]
         timings = {
             "embed": (t1 - t0) * 1000,
             "dense": (t2 - t1) * 1000,
             "lexical": (t3 - t2) * 1000,
+            **({"rerank": (time.perf_counter() - t4) * 1000} if self.reranker else {}),
             "search": (time.perf_counter() - t0) * 1000,
         }
         return SearchResult(query=query, hits=hits, timings_ms=timings)
+
+    def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """Hits re-ordered by the cross-encoder's score (ties keep the fused order), ranks renumbered."""
+        assert self.reranker is not None
+        scores = self.reranker.scores(query, [hit.chunk.indexed_text() for hit in hits])
+        ordered = sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1])
+        return [
+            hit.model_copy(update={"rank": rank, "rerank_score": score})
+            for rank, (hit, score) in enumerate(ordered, start=1)
+        ]
