@@ -43,6 +43,7 @@ SCRIPT = Path(__file__).resolve()
 PROBE_SAMPLE = 256
 EMBEDDING_CONFIGS = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1)}  # processes x torch threads
 RANKS = (1, 3, 5)
+DEEP = 200  # candidates per retriever in the diagnostic search: where the study's passage sits when it is missed
 
 
 # Embedding configurations ------------------------------------------------------------------------
@@ -99,11 +100,45 @@ def study_rank(hits: Sequence[Any], quotes: Sequence[str]) -> int | None:
     )
 
 
+def quote_rank(hits: Sequence[Any], quotes: Sequence[str]) -> int | None:
+    """Rank of the first hit of any document (a distractor quoting the study included) covering a quote."""
+    return next((h.rank for h in hits if covers_any(h.chunk.text, quotes)), None)
+
+
+def depth_diagnostic(assistant: Assistant, cases: Sequence[EvalCase]) -> dict[str, Any]:
+    """Where the study's passage sits in deeper dense and BM25 lists, and hit@k if fusion took that many."""
+    from ptce_assistant.conversation import standalone_query
+    from ptce_assistant.retrieval import HybridSearcher
+
+    deep = assistant.settings.model_copy(update={"candidates": DEEP})
+    searcher = HybridSearcher(assistant.index, assistant.embedder, deep)
+    dense: list[int | None] = []
+    lexical: list[int | None] = []
+    fused: list[int | None] = []
+    for case in cases:
+        query = standalone_query(case.question, case.history, assistant.index.chunks)
+        hits = searcher.search(query.text, k=DEEP).hits
+        study = [h for h in hits if h.chunk.doc_id == STUDY.name and covers_any(h.chunk.text, case.expected_quotes)]
+        dense.append(min((h.dense_rank for h in study if h.dense_rank), default=None))
+        lexical.append(min((h.lexical_rank for h in study if h.lexical_rank), default=None))
+        fused.append(study[0].rank if study else None)
+
+    def within(ranks: list[int | None], depth: int) -> float:
+        return round(sum(r is not None and r <= depth for r in ranks) / len(ranks), 3)
+
+    return (
+        {f"deep{DEEP}_hit@{k}": within(fused, k) for k in RANKS}
+        | {f"study_in_dense_top{d}": within(dense, d) for d in (30, DEEP)}
+        | {f"study_in_lexical_top{d}": within(lexical, d) for d in (30, DEEP)}
+    )
+
+
 def quality(assistant: Assistant, cases: Sequence[EvalCase], runs: int) -> dict[str, Any]:
     """Search and ask latency over the dev questions, hit@k of the study's passages, and the answers' evidence."""
     search_ms: list[float] = []
     ask_ms: list[float] = []
     ranks: list[int | None] = []
+    quoted: list[int | None] = []
     cited: list[bool] = []
     decisions: list[bool] = []
     for run in range(runs):
@@ -117,14 +152,17 @@ def quality(assistant: Assistant, cases: Sequence[EvalCase], runs: int) -> dict[
             decisions.append(answer.abstained != case.answerable)
             if case.answerable:
                 ranks.append(study_rank(result.hits, case.expected_quotes))
+                quoted.append(quote_rank(result.hits, case.expected_quotes))
                 cited.append(
                     any(c.doc_id == STUDY.name and covers_any(c.quote, case.expected_quotes) for c in answer.citations)
                 )
     found = {f"hit@{k}": round(sum(r is not None and r <= k for r in ranks) / len(ranks), 3) for k in RANKS}
+    found |= {f"any_doc_hit@{k}": round(sum(r is not None and r <= k for r in quoted) / len(quoted), 3) for k in RANKS}
     return {
         "search_ms": stats(search_ms),
         "ask_ms": stats(ask_ms),
         **found,
+        **depth_diagnostic(assistant, [case for case in cases if case.answerable]),
         "answer_evidence_from_study": round(sum(cited) / len(cited), 3),
         "decision_accuracy": round(sum(decisions) / len(decisions), 3),
         "answerable_cases": len(ranks),
@@ -228,6 +266,16 @@ def main() -> None:
             Row(
                 f"{label}: study hit@1 / hit@3, evidence cited",
                 f"{found['hit@1']:.2f} / {found['hit@3']:.2f}, {found['answer_evidence_from_study']:.2f}",
+            ),
+            Row(
+                f"{label}: hit@1 / hit@3 of any document covering the quote (distractors quoting the study count)",
+                f"{found['any_doc_hit@1']:.2f} / {found['any_doc_hit@3']:.2f}",
+            ),
+            Row(
+                f"{label}: study passage in dense / BM25 top 30 (top {DEEP}); hit@3 fusing {DEEP} of each",
+                f"{found['study_in_dense_top30']:.2f} / {found['study_in_lexical_top30']:.2f} "
+                f"({found[f'study_in_dense_top{DEEP}']:.2f} / {found[f'study_in_lexical_top{DEEP}']:.2f}); "
+                f"{found[f'deep{DEEP}_hit@3']:.2f}",
             ),
             Row(
                 f"{label}: open index, build gate vocabulary (ms)",
