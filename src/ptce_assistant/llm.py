@@ -10,7 +10,8 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -213,6 +214,25 @@ _models_lock = threading.Lock()
 _generation_locks: dict[int, threading.Lock] = {}
 
 
+def _close_on_release(model: BaseChatModel, lock: threading.Lock) -> None:
+    """Free a llama.cpp model's memory when the model is dropped, and at the latest at exit.
+
+    Left to interpreter shutdown, llama-cpp-python's own destructor can run after its C bindings are
+    torn down and print "TypeError: 'NoneType' object is not callable" (seen at the end of the suite).
+    """
+    close = getattr(getattr(model, "client", None), "close", None)
+    if callable(close):
+        weakref.finalize(model, _close_llama, close, lock)
+
+
+def _close_llama(close: Callable[[], None], lock: threading.Lock) -> None:
+    if lock.acquire(timeout=5):  # else a daemon thread is still generating at exit: leave it be
+        try:
+            close()
+        finally:
+            lock.release()
+
+
 def _config_key(settings: Settings, backend: Backend) -> tuple[Any, ...]:
     if backend == "local":
         return (str(settings.cache_dir), settings.llm_threads, settings.llm_max_tokens)
@@ -277,7 +297,8 @@ def get_chat_model(settings: Settings, backend: Backend | None = None) -> BaseCh
             _generation_locks.pop(id(cached[1]), None)
         _models[backend] = (key, model)
         if backend == "local":
-            _generation_locks[id(model)] = threading.Lock()
+            lock = _generation_locks[id(model)] = threading.Lock()
+            _close_on_release(model, lock)
         return model
 
 
