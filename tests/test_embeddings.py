@@ -6,7 +6,6 @@ import ctypes
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -372,9 +371,7 @@ def test_folder_is_a_standard_sentence_transformers_folder(e5_folder: Path, embe
 
 def test_build_is_idempotent(cache_dir: Path, e5_folder: Path) -> None:
     before = (e5_folder / "model.safetensors").stat()
-    started = time.perf_counter()
-    assert build_e5_folder(cache_dir) == e5_folder
-    assert time.perf_counter() - started < 0.5
+    assert build_e5_folder(cache_dir) == e5_folder  # the stamp matches: nothing is rebuilt
     after = (e5_folder / "model.safetensors").stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
