@@ -6,22 +6,26 @@ conversation module, ordinal references pinned first as the facade does) and sco
 evidence@800 with the eval suite's rules. `shipped` goes through `Assistant.retrieve` itself; the
 others re-implement dense + BM25 + reciprocal-rank fusion in memory with one change each.
 
+With `--hyde`, two more variants add a hypothetical passage the local LLM writes for the question
+(HyDE: Gao et al. 2022) to the dense query; the passages are cached in `benchmarks/work/hyde.json`.
+
 Splits: `dev` (tuning) and `validation` = heldout + heldout-blind, whose case failures are visible in
 the committed reports and which therefore serve to choose among variants, never as a final estimate
 (that is heldout-blind-2's role, run once).
 
-    .venv/bin/python benchmarks/retrieval_variants.py
+    .venv/bin/python benchmarks/retrieval_variants.py [--hyde]
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
-from harness import Recorder, Row, dev_cases, parser, prepared_assistant
+from harness import WORK_DIR, Recorder, Row, dev_cases, parser, prepared_assistant
 
 from ptce_assistant.answering.citations import sentence_spans
 from ptce_assistant.assistant import Assistant
@@ -41,7 +45,7 @@ class Variant:
 
     name: str
     what: str
-    dense_queries: tuple[str, ...] = ("expanded",)  # "expanded" (with the thesaurus) and/or "raw"
+    dense_queries: tuple[str, ...] = ("expanded",)  # "expanded" (with the thesaurus), "raw" and/or "hyde"
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     rrf_k: int = 60
@@ -66,13 +70,46 @@ VARIANTS = (
     Variant("feedback 0.3", "pseudo-relevance feedback on the dense query", feedback=0.3),
     Variant("feedback 0.6", "pseudo-relevance feedback on the dense query", feedback=0.6),
 )
+HYDE_VARIANTS = (
+    Variant("hyde", "dense query = expanded query + the LLM's hypothetical passage", dense_queries=("hyde",)),
+    Variant(
+        "expanded + hyde",
+        "dense rankings of the expanded query and of the HyDE query",
+        dense_queries=("expanded", "hyde"),
+    ),
+)
+HYDE_PROMPT = (
+    "Tu écris un extrait d'une étude française sur les Pôles territoriaux de coopération économique (PTCE) "
+    "et le rôle des collectivités. Écris en français deux phrases de cette étude qui répondraient à la "
+    "question suivante, sans introduction.\n\nQuestion : {question}"
+)
+HYDE_CACHE = WORK_DIR / "hyde.json"
+
+
+class Hypothetical:
+    """Passages the local LLM imagines for each query (HyDE), cached on disk across runs."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        from ptce_assistant import llm
+
+        self.model = llm.get_chat_model(assistant.settings.model_copy(update={"llm_max_tokens": 90}), "local")
+        self.cache: dict[str, str] = json.loads(HYDE_CACHE.read_text()) if HYDE_CACHE.is_file() else {}
+
+    def __call__(self, query: str) -> str:
+        if query not in self.cache:
+            reply = self.model.invoke(HYDE_PROMPT.format(question=query))
+            self.cache[query] = str(reply.content).strip()
+            HYDE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+            HYDE_CACHE.write_text(json.dumps(self.cache, ensure_ascii=False, indent=1))
+        return self.cache[query]
 
 
 class Ranker:
     """Dense + BM25 ranking of the bundled index's chunks, in memory, with a variant's change."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, hypothetical: Callable[[str], str] | None = None) -> None:
         self.assistant = assistant
+        self.hypothetical = hypothetical
         self.chunks = assistant.index.chunks
         embed = assistant.embedder.encode_passages
         self.ids = [c.chunk_id for c in self.chunks]
@@ -110,6 +147,9 @@ class Ranker:
         """Chunk ids, best first."""
         expanded = f"{query} {expansions(query)}".strip()
         texts = {"expanded": expanded, "raw": query}
+        if "hyde" in variant.dense_queries:
+            assert self.hypothetical is not None, "HyDE variants need --hyde"
+            texts["hyde"] = f"{expanded} {self.hypothetical(query)}"
         weighted = [(self._dense(variant, texts[q]), variant.dense_weight) for q in variant.dense_queries]
         lexical = [cid for cid, _ in self.assistant.index.lexical.search(expanded, len(self.ids))]
         weighted.append((lexical, variant.lexical_weight))
@@ -139,10 +179,13 @@ def evaluate(assistant: Assistant, cases: Sequence[EvalCase], rank: Rank) -> dic
 
 def main() -> None:
     """Score the shipped ranking and every variant on the dev and validation splits."""
-    args = parser("Retrieval variants on the tuning and validation splits.", default_runs=1).parse_args()
+    cli = parser("Retrieval variants on the tuning and validation splits.", default_runs=1)
+    cli.add_argument("--hyde", action="store_true", help="also the HyDE variants (local LLM, ~5 s a question)")
+    args = cli.parse_args()
     recorder = Recorder.start("retrieval_variants", args)
     assistant = prepared_assistant()
-    ranker = Ranker(assistant)
+    ranker = Ranker(assistant, Hypothetical(assistant) if args.hyde else None)
+    variants = VARIANTS + HYDE_VARIANTS if args.hyde else VARIANTS
     splits = {
         "dev": dev_cases(),
         "validation": [c for name in VALIDATION for c in dev_cases(PROJECT_ROOT / "evals" / name)],
@@ -160,7 +203,7 @@ def main() -> None:
         return rank
 
     results: dict[str, Any] = {"shipped": {s: evaluate(assistant, cases, shipped) for s, cases in splits.items()}}
-    for variant in VARIANTS:
+    for variant in variants:
         rank = variant_rank(variant)
         results[variant.name] = {"what": variant.what} | {s: evaluate(assistant, c, rank) for s, c in splits.items()}
 
