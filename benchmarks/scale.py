@@ -37,7 +37,7 @@ from synthetic import STUDY, ensure_corpus
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.embeddings import EmbeddingPool, encode_batches
 from ptce_assistant.evals.dataset import EvalCase
-from ptce_assistant.evals.metrics import covers_any
+from ptce_assistant.evals.metrics import covers_any, first_covering_rank
 
 SCRIPT = Path(__file__).resolve()
 PROBE_SAMPLE = 256
@@ -100,9 +100,9 @@ def study_rank(hits: Sequence[Any], quotes: Sequence[str]) -> int | None:
     )
 
 
-def quote_rank(hits: Sequence[Any], quotes: Sequence[str]) -> int | None:
-    """Rank of the first hit of any document (a distractor quoting the study included) covering a quote."""
-    return next((h.rank for h in hits if covers_any(h.chunk.text, quotes)), None)
+def share_within(ranks: Sequence[int | None], depth: int) -> float:
+    """Share of the questions whose passage was found at rank `depth` or better."""
+    return round(sum(r is not None and r <= depth for r in ranks) / len(ranks), 3)
 
 
 def depth_diagnostic(assistant: Assistant, cases: Sequence[EvalCase]) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def depth_diagnostic(assistant: Assistant, cases: Sequence[EvalCase]) -> dict[st
     from ptce_assistant.retrieval import HybridSearcher
 
     deep = assistant.settings.model_copy(update={"candidates": DEEP})
-    searcher = HybridSearcher(assistant.index, assistant.embedder, deep)
+    searcher = HybridSearcher(assistant.index, assistant.embedder, deep, assistant.searcher.reranker)
     dense: list[int | None] = []
     lexical: list[int | None] = []
     fused: list[int | None] = []
@@ -122,14 +122,10 @@ def depth_diagnostic(assistant: Assistant, cases: Sequence[EvalCase]) -> dict[st
         dense.append(min((h.dense_rank for h in study if h.dense_rank), default=None))
         lexical.append(min((h.lexical_rank for h in study if h.lexical_rank), default=None))
         fused.append(study[0].rank if study else None)
-
-    def within(ranks: list[int | None], depth: int) -> float:
-        return round(sum(r is not None and r <= depth for r in ranks) / len(ranks), 3)
-
     return (
-        {f"deep{DEEP}_hit@{k}": within(fused, k) for k in RANKS}
-        | {f"study_in_dense_top{d}": within(dense, d) for d in (30, DEEP)}
-        | {f"study_in_lexical_top{d}": within(lexical, d) for d in (30, DEEP)}
+        {f"deep{DEEP}_hit@{k}": share_within(fused, k) for k in RANKS}
+        | {f"study_in_dense_top{d}": share_within(dense, d) for d in (30, DEEP)}
+        | {f"study_in_lexical_top{d}": share_within(lexical, d) for d in (30, DEEP)}
     )
 
 
@@ -152,12 +148,14 @@ def quality(assistant: Assistant, cases: Sequence[EvalCase], runs: int) -> dict[
             decisions.append(answer.abstained != case.answerable)
             if case.answerable:
                 ranks.append(study_rank(result.hits, case.expected_quotes))
-                quoted.append(quote_rank(result.hits, case.expected_quotes))
+                quoted.append(
+                    first_covering_rank([h.chunk.text for h in result.hits], case.expected_quotes)
+                )  # any document
                 cited.append(
                     any(c.doc_id == STUDY.name and covers_any(c.quote, case.expected_quotes) for c in answer.citations)
                 )
-    found = {f"hit@{k}": round(sum(r is not None and r <= k for r in ranks) / len(ranks), 3) for k in RANKS}
-    found |= {f"any_doc_hit@{k}": round(sum(r is not None and r <= k for r in quoted) / len(quoted), 3) for k in RANKS}
+    found = {f"hit@{k}": share_within(ranks, k) for k in RANKS}
+    found |= {f"any_doc_hit@{k}": share_within(quoted, k) for k in RANKS}
     return {
         "search_ms": stats(search_ms),
         "ask_ms": stats(ask_ms),

@@ -8,9 +8,10 @@ from types import SimpleNamespace
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.evals.dataset import load_cases
+from ptce_assistant.evals.metrics import first_covering_rank
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from scale import DEEP, depth_diagnostic, quote_rank, study_rank
+from scale import DEEP, depth_diagnostic, study_rank
 from synthetic import STUDY
 
 QUOTE = "le PTCE est un outil de développement économique territorial"
@@ -26,7 +27,7 @@ def test_a_distractor_quoting_the_study_counts_only_as_an_any_document_hit() -> 
         fake_hit(2, "rapport-00002.md", "Un paragraphe sans rapport avec la question."),
         fake_hit(3, STUDY.name, f"Pour les élus, {QUOTE}."),
     ]
-    assert quote_rank(hits, [QUOTE]) == 1
+    assert first_covering_rank([h.chunk.text for h in hits], [QUOTE]) == 1  # scale.py's any-document rank
     assert study_rank(hits, [QUOTE]) == 3
     assert study_rank(hits[:2], [QUOTE]) is None
 
