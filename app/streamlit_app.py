@@ -46,8 +46,8 @@ def choose_mode(assistant: Assistant) -> ModeChoice:
     if choice != "extractive":
         ui.prepare_generation(assistant, choice)
         st.caption(
-            "La réponse extractive vérifiée s'affiche d'abord ; la réponse rédigée la remplace "
-            "une fois chacune de ses phrases vérifiée contre sa source."
+            "Les citations vérifiées s'affichent d'abord ; le modèle écrit ensuite une introduction d'une ou deux "
+            "phrases, affichée seulement si chacune est appuyée par une citation."
         )
     return choice
 
@@ -105,7 +105,7 @@ def show_entry(entry: ui.ChatEntry, assistant: Assistant, audit: AuditLog | None
 def answer_live(
     question: str, entries: list[ui.ChatEntry], choice: ModeChoice, assistant: Assistant, audit: AuditLog | None
 ) -> None:
-    """Ask, show the verified draft at once, stream the written answer beneath it, then the final one."""
+    """Ask, show the verified quotes at once, then the final answer (with its verified written lead, if any)."""
     history = history_of(entries)
     anchor = f"t{len(entries) + 1}"
     with st.chat_message("user"):
@@ -113,7 +113,6 @@ def answer_live(
     with st.chat_message("assistant"):
         slot = st.empty()
         final: Answer | None = None
-        written = ""
         stream_box = None
         try:
             with st.spinner("Recherche dans le corpus…"):
@@ -128,12 +127,11 @@ def answer_live(
                 if event.kind == "draft" and event.answer is not None:
                     with slot.container():
                         ui.render_answer(event.answer, assistant, anchor)
-                        st.caption("Réponse rédigée par le modèle (en cours, pas encore vérifiée) :")
+                        # The model's words are shown only once verified: never a refusal typed live.
                         stream_box = st.empty()
-                        stream_box.markdown(ui.text_html("▌"), unsafe_allow_html=True)
-                elif event.kind == "token" and stream_box is not None:
-                    written += event.text
-                    stream_box.markdown(ui.text_html(written + " ▌"), unsafe_allow_html=True)
+                        stream_box.caption(
+                            "Le modèle rédige une introduction ; elle s'affichera au-dessus une fois vérifiée…"
+                        )
                 elif event.kind == "final":
                     final = event.answer
         except PtceError as exc:

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 from harness import WORK_DIR, Recorder, Row, dev_cases, parser, prepared_assistant
 
-from ptce_assistant.answering.citations import sentence_spans
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.evals.dataset import EvalCase
 from ptce_assistant.evals.metrics import retrieval_scores
 from ptce_assistant.retrieval import Hit, reciprocal_rank_fusion
+from ptce_assistant.text import sentence_spans
 from ptce_assistant.thesaurus import expansions
 
 METRICS = ("hit@1", "hit@3", "evidence@800")

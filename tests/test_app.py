@@ -181,7 +181,7 @@ def test_generative_mode_shows_the_verified_written_answer(app_env: Path, monkey
 
     monkeypatch.setattr(llm, "llm_status", lambda settings, backend: LlmStatus(available=True, model="fake-llm"))
 
-    def fake_generative(self, base, draft, hits, lang, backend, started):  # type: ignore[no-untyped-def]
+    def fake_generative(self, draft, backend, started):  # type: ignore[no-untyped-def]
         yield assistant_module.StreamEvent(kind="token", text="Réponse ")
         yield assistant_module.StreamEvent(kind="token", text="rédigée.")
         yield assistant_module.StreamEvent(
@@ -202,7 +202,8 @@ def test_generative_mode_shows_the_verified_written_answer(app_env: Path, monkey
     (entry,) = at.session_state["entries"]
     assert entry.answer.mode == "generative" and entry.answer.model == "fake-llm"
     assert any("fake-llm" in c.value for c in at.caption)
-    assert not any("en cours" in c.value for c in at.caption)  # the stream was replaced by the final answer
+    assert not any("rédige" in c.value for c in at.caption)  # the waiting line was replaced by the final answer
+    assert "Réponse rédigée" not in str(at.markdown)  # unverified tokens are never shown
 
 
 def test_an_unavailable_model_is_explained_and_the_answer_stays_extractive(

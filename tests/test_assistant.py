@@ -54,7 +54,8 @@ def test_followup_on_the_seventh_lever(assistant: Assistant) -> None:
 
 def test_english_question_gets_an_english_answer_with_french_quotes(assistant: Assistant) -> None:
     answer = assistant.ask("What is the seventh lever identified by the study?")
-    assert answer.lang == "en" and answer.answer.startswith("According to the corpus")
+    assert answer.lang == "en" and answer.answer.startswith("According to « Les PTCE et le rôle des collectivités »")
+    assert "item 7 of 8: « Soutenir l'emploi" in answer.answer  # the list position, in English
     assert answer.citations[0].quote.startswith("Soutenir l'emploi")
     refusal = assistant.ask("What is the average annual budget of a PTCE?")
     assert refusal.abstained and refusal.answer.startswith("The corpus does not answer")
