@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from ptce_assistant.answering.calibration import LinearModel
 from ptce_assistant.answering.evidence import Idf, SentenceCandidate, question_terms, weighted_share
-from ptce_assistant.lexical import QUESTION_WORDS, french_terms, strip_accents
+from ptce_assistant.lexical import ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms, strip_accents
 from ptce_assistant.retrieval import Hit
 
 Refusal = Literal["injection", "chitchat", "empty"]
@@ -51,6 +51,7 @@ class Evidence(BaseModel):
     query_terms: int
     answer_type: str | None = None
     answer_type_found: bool = True
+    unknown_names: list[str] = Field(default_factory=list, description="Names in the question the corpus never uses.")
 
     def features(self) -> dict[str, float]:
         """The gate model's inputs."""
@@ -61,10 +62,19 @@ class Evidence(BaseModel):
             "coverage": self.coverage,
             "unknown_share": self.unknown_share,
             "answer_type_missing": float(not self.answer_type_found),
+            "unknown_name": float(bool(self.unknown_names)),
         }
 
 
-GATE_FEATURES = ("top_dense", "dense_margin", "best_sentence", "coverage", "unknown_share", "answer_type_missing")
+GATE_FEATURES = (
+    "top_dense",
+    "dense_margin",
+    "best_sentence",
+    "coverage",
+    "unknown_share",
+    "answer_type_missing",
+    "unknown_name",
+)
 
 
 class GateDecision(BaseModel):
@@ -119,7 +129,32 @@ def evidence_for(
         query_terms=len(terms),
         answer_type=answer_type,
         answer_type_found=found,
+        unknown_names=unknown_names(query, vocabulary),
     )
+
+
+# A capitalised word inside the question (not its first word, not after a full stop or a quote).
+_CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’-]+")
+
+
+def unknown_names(query: str, vocabulary: Set[str]) -> list[str]:
+    """Names the question uses that the corpus never does ("Bretagne", "CFE"): it asks about something else.
+
+    Added after the issue's example "Quelles coopératives agricoles de Bretagne font partie d'un PTCE ?",
+    answered with unrelated quotes; the gate model learns its weight from the eval cases.
+    """
+    names: list[str] = []
+    for match in _CAPITALISED.finditer(query):
+        before = query[: match.start()].rstrip()
+        if not before or before[-1] in '.!?:«"“(':
+            continue
+        folded = strip_accents(match[0].lower())
+        if folded in STOPWORDS or folded in QUESTION_WORDS or folded in ENGLISH_CAPITALISED:
+            continue
+        terms = french_terms(match[0])
+        if terms and not any(t in vocabulary for t in terms):
+            names.append(match[0])
+    return names
 
 
 # Expected answer types (classic QA): a question asking for an amount, a law, a year, a count or
@@ -245,6 +280,8 @@ def _weakest(evidence: Evidence) -> str:
     """Why the gate abstained, in the words of its strongest signal."""
     if not evidence.answer_type_found:
         return f"asks for a {evidence.answer_type} the passages do not contain"
+    if evidence.unknown_names:
+        return f"names what the corpus never mentions: {', '.join(evidence.unknown_names)}"
     if evidence.unknown_terms and evidence.unknown_share >= 0.3:
         return f"key terms absent from the corpus: {', '.join(evidence.unknown_terms)}"
     return (

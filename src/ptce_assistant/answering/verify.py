@@ -17,7 +17,7 @@ from ptce_assistant.answering.answer import Citation, Verification
 from ptce_assistant.answering.citations import cite, markdown_literal
 from ptce_assistant.answering.generative import NO_ANSWER
 from ptce_assistant.chunking import Chunk
-from ptce_assistant.lexical import STOPWORDS, french_terms, strip_accents, words
+from ptce_assistant.lexical import ENGLISH_CAPITALISED, STOPWORDS, french_terms, strip_accents, words
 from ptce_assistant.text import sentence_spans
 
 Lang = Literal["fr", "en"]
@@ -64,18 +64,43 @@ _NUMBER_WORDS: dict[str, tuple[str, ...]] = {
     "100": ("cent", "centaine"),
     "1000": ("mille", "millier"),
 }
-# Capitalised in English prose without being names of the corpus.
-# fmt: off
-_ENGLISH_CAPITALISED = frozenset({
-    "french", "france", "english", "i", "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
-})
 # Long English function words that would otherwise count as content in the cognate check.
-_ENGLISH_STOPWORDS = frozenset({
-    "about", "above", "after", "again", "among", "based", "being", "below", "between", "could", "during",
-    "every", "other", "their", "there", "these", "those", "through", "under", "until", "where", "which",
-    "while", "within", "without", "would", "should", "shall", "might", "using", "because", "however",
-})
+_ENGLISH_STOPWORDS = frozenset(
+    {
+        "about",
+        "above",
+        "after",
+        "again",
+        "among",
+        "based",
+        "being",
+        "below",
+        "between",
+        "could",
+        "during",
+        "every",
+        "other",
+        "their",
+        "there",
+        "these",
+        "those",
+        "through",
+        "under",
+        "until",
+        "where",
+        "which",
+        "while",
+        "within",
+        "without",
+        "would",
+        "should",
+        "shall",
+        "might",
+        "using",
+        "because",
+        "however",
+    }
+)
 # fmt: on
 _COGNATE_STOPWORDS = STOPWORDS | _ENGLISH_STOPWORDS
 
@@ -170,7 +195,7 @@ def _unsupported_reason(body: str, support: _Support, lang: Lang) -> str | None:
         folded = strip_accents(name.lower())
         if folded in STOPWORDS or folded in support.words or set(french_terms(name)) & support.terms:
             continue
-        if lang == "en" and (folded in _ENGLISH_CAPITALISED or folded[:_COGNATE_PREFIX] in support.prefixes):
+        if lang == "en" and (folded in ENGLISH_CAPITALISED or folded[:_COGNATE_PREFIX] in support.prefixes):
             continue
         return f"unknown name {name}"
     terms = set(french_terms(body))
