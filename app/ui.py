@@ -177,7 +177,8 @@ def answer_html(answer: Answer, anchor: str) -> str:
                 html_line += f'<a class="ptce-ref" href="#{source_id(anchor, int(piece))}">[{piece}]</a>'
             else:
                 html_line += escape_text(f"[{piece}]")
-        parts.append(html_line)
+        # The lead and the part headers ("Partie « … » :") end with a colon: shown as headings of their quotes.
+        parts.append(f"<strong>{html_line}</strong>" if line.rstrip().endswith(":") and "[" not in line else html_line)
     return html_block("<br>".join(parts), "ptce-answer")
 
 

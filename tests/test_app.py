@@ -108,6 +108,10 @@ def test_answer_markers_link_to_their_source_cards_only() -> None:
     assert "&#91;9&#93;" in fragment and "#t3-source-9" not in fragment
     assert "<b>" not in fragment and "&lt;b&gt;x&lt;/b&gt;" in fragment
     assert "\n" not in fragment and fragment.startswith('<div class="ptce-answer">• ')
+    headed = answer.model_copy(update={"answer": "Selon « T », partie « S » :\n\n- « q » [1]"})
+    assert ui.answer_html(headed, "t3").startswith(
+        '<div class="ptce-answer"><strong>Selon « T », partie « S » &#58;</strong><br><br>• '
+    )  # the lead reads as the heading of its quotes
 
 
 # Chat ---------------------------------------------------------------------------------------------
