@@ -35,7 +35,10 @@ def choose_mode(assistant: Assistant) -> ModeChoice:
     captions = ["Phrases vérifiées du corpus, affichées immédiatement."]
     for backend in ("local", "openai"):
         status = statuses[backend]
-        captions.append(f"{status.model} — disponible" if status.available else f"Indisponible : {status.reason}")
+        caption = f"{status.model} — disponible" if status.available else f"Indisponible : {status.reason}"
+        if backend == "local" and (measured := ui.written_mode_measure()):
+            caption += f" · {measured}"
+        captions.append(caption)
     choice: ModeChoice = (
         st.radio("Mode de réponse", list(MODES), format_func=MODES.__getitem__, captions=captions, key="mode")
         or "extractive"

@@ -20,6 +20,7 @@ from ptce_assistant.answering.answer import Answer, Citation
 from ptce_assistant.assistant import Assistant, shared_assistant
 from ptce_assistant.audit import AuditLog
 from ptce_assistant.chunking import Chunk
+from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.errors import PtceError
 from ptce_assistant.levers import is_lever_heading
 from ptce_assistant.retrieval import Hit
@@ -105,6 +106,25 @@ def get_audit(assistant: Assistant) -> AuditLog | None:
     except PtceError as exc:
         st.warning(plain(f"Journal d'audit indisponible : {exc}"))
         return None
+
+
+@st.cache_data(show_spinner=False)
+def written_mode_measure() -> str | None:
+    """What the committed generative report measured of the written mode, in one line for its caption."""
+    from ptce_assistant.evals.report import load_report, written_mode_record
+
+    path = PROJECT_ROOT / "evals" / "reports" / "generative-local" / "report.json"
+    try:
+        record = written_mode_record(load_report(path))
+    except PtceError:
+        return None
+    if record is None:
+        return None
+    typical = f", ~{record.total_ms_p50 / 1000:.0f} s par réponse" if record.total_ms_p50 else ""
+    return (
+        f"mesuré sur {record.split} : introduction écartée dans {record.fallback_rate * 100:.0f} % des réponses"
+        f" (citations seules){typical}"
+    )
 
 
 def page_setup(title: str) -> None:

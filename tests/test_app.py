@@ -347,3 +347,13 @@ def test_ptce_app_runs_streamlit_headless_on_localhost(monkeypatch: pytest.Monke
     options = dict(zip(command[5::2], command[6::2], strict=True))
     assert options["--server.address"] == "127.0.0.1" and options["--server.port"] == "8765"
     assert options["--server.headless"] == "true"
+
+
+def test_the_written_mode_shows_what_was_measured_of_it(app_env: Path) -> None:
+    from ptce_assistant.evals.report import load_report, written_mode_record
+
+    record = written_mode_record(load_report(PROJECT_ROOT / "evals/reports/generative-local/report.json"))
+    assert record is not None and 0 <= record.fallback_rate <= 1
+    captions = start().radio(key="mode").proto.captions
+    expected = f"introduction écartée dans {record.fallback_rate * 100:.0f} % des réponses"
+    assert expected in captions[1] and f"mesuré sur {record.split}" in captions[1]

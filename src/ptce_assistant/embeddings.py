@@ -683,6 +683,11 @@ class SentenceEmbeddings(Embeddings):
                 self._query_cache.popitem(last=False)
         return vector
 
+    def clear_query_cache(self) -> None:
+        """Forget the cached question vectors (benchmarks time a question never seen before)."""
+        with self._query_cache_lock:
+            self._query_cache.clear()
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """LangChain: embed passages as lists of floats."""
         return [row.tolist() for row in self.encode_passages(texts)]

@@ -205,6 +205,33 @@ def load_report(path: Path) -> EvalReport:
         raise PtceError(f"{path}: ce n'est pas un report.json d'évaluation ({str(exc).splitlines()[0]})") from None
 
 
+class WrittenModeRecord(BaseModel):
+    """What a generative eval measured of the written mode: how often its lead was dropped, how long it took."""
+
+    split: str
+    model: str
+    answered: int
+    fallback_rate: float = Field(description="Share of answered cases shown without a written lead.")
+    total_ms_p50: float | None
+
+
+def written_mode_record(report: EvalReport) -> WrittenModeRecord | None:
+    """The written mode's figures from a generative report (its last split), None for an extractive one."""
+    if report.run.mode != "generative" or not report.splits:
+        return None
+    split = list(report.splits)[-1]
+    answered = [c for c in report.cases if c.split == split and not c.abstained]
+    if not answered:
+        return None
+    return WrittenModeRecord(
+        split=split,
+        model=answered[0].model,
+        answered=len(answered),
+        fallback_rate=sum(c.verbatim_by_construction for c in answered) / len(answered),
+        total_ms_p50=report.splits[split].latency_ms.get("total", Percentiles(p50=None, p95=None, n=0)).p50,
+    )
+
+
 # Tables ----------------------------------------------------------------------------------------
 def format_value(metric: MetricValue | None) -> str:
     """'0.852' or 'n/a'."""
