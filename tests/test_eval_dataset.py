@@ -92,6 +92,8 @@ def test_tags_are_well_formed(splits: dict[str, list[EvalCase]]) -> None:
                 assert tag.removeprefix("section:") in SECTIONS, (case.id, tag)
             elif tag.startswith("lever:"):
                 assert tag.removeprefix("lever:") in {str(n) for n in range(1, 9)}, (case.id, tag)
+            elif tag.startswith("from-issue-"):
+                assert tag.removeprefix("from-issue-").isdigit(), (case.id, tag)  # provenance: written for an issue
             else:
                 assert tag in known, (case.id, tag)
         if case.answerable:

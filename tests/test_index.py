@@ -220,6 +220,7 @@ def test_an_index_from_an_older_version_gets_the_search_breadth_without_re_embed
     # Make it look like an index built before ef_search was set: Chroma's default breadth, no field.
     client = chromadb.PersistentClient(path=str(folder / "chroma"))
     client.get_collection(helper.settings.chroma_collection).modify(configuration={"hnsw": {"ef_search": 100}})
+    client.close()  # release its SQLite handle before the ingestion copies the folder
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     del manifest["ef_search"]
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
