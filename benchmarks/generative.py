@@ -1,7 +1,8 @@
 """Generative ask with the local model: first token, tokens/s and total, ours vs the naive pipeline.
 
-Ours streams `Assistant.stream(mode="generative", llm="local")`: an extractive draft, then the model's
-tokens over 3 passages clipped to 900 characters, then the verified answer. The naive pipeline
+Ours streams `Assistant.stream(mode="generative", llm="local")`: the extractive answer, then the model's
+tokens for a 1-2 sentence lead written over the answer's quotes only (since session 5), then the verified
+answer. The naive pipeline
 stuffs its top 4 whole 1000-character chunks into the same chain and model. Both run on the same few
 standalone answerable dev questions, alternating; the model is loaded before timing starts.
 
