@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from ptce_assistant.errors import PtceError
+from ptce_assistant.errors import PtceError, read_record
 
 PACKAGED = "calibration.json"
 
@@ -99,15 +99,12 @@ def fit_logistic(
 
 def read_calibration(path: Path) -> Calibration:
     """A calibration file, or PtceError saying how to produce a valid one."""
-    try:
-        return Calibration.model_validate_json(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PtceError(f"{path}: calibration illisible ({exc.strerror}) : corrigez PTCE_CALIBRATION_FILE") from None
-    except ValueError as exc:
-        first = str(exc).splitlines()[0]
-        raise PtceError(
-            f"{path}: ce n'est pas un fichier de calibration ({first}) : régénérez-le avec « ptce eval calibrate »"
-        ) from None
+    return read_record(
+        path,
+        Calibration,
+        "calibration illisible, corrigez PTCE_CALIBRATION_FILE",
+        "ce n'est pas un fichier de calibration, régénérez-le avec « ptce eval calibrate »",
+    )
 
 
 @lru_cache(maxsize=4)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from ptce_assistant.answering.answer import Citation
 from ptce_assistant.conversation import Turn
-from ptce_assistant.errors import PtceError
+from ptce_assistant.errors import read_record
 from ptce_assistant.evals.metrics import (
     CORE_METRICS,
     HEADLINE_METRICS,
@@ -197,12 +197,7 @@ class EvalReport(BaseModel):
 
 def load_report(path: Path) -> EvalReport:
     """Read a report.json (PtceError when it is missing or not a report)."""
-    try:
-        return EvalReport.model_validate_json(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PtceError(f"{path}: rapport illisible ({exc.strerror})") from None
-    except ValueError as exc:
-        raise PtceError(f"{path}: ce n'est pas un report.json d'évaluation ({str(exc).splitlines()[0]})") from None
+    return read_record(path, EvalReport, "rapport illisible", "ce n'est pas un report.json d'évaluation")
 
 
 class WrittenModeRecord(BaseModel):
