@@ -76,3 +76,12 @@ def corpus_copy(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / STUDY.name).write_text(STUDY.read_text(encoding="utf-8"), encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's visitor is on 127.0.0.1, the local administrator (AppTest itself has no connection)."""
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "app"))  # pages import the app's modules
+    import signin
+
+    monkeypatch.setattr(signin, "client_address", lambda: "127.0.0.1")

@@ -24,6 +24,7 @@ from ptce_assistant.llm import LlmStatus
 APP_DIR = PROJECT_ROOT / "app"
 APP = APP_DIR / "streamlit_app.py"
 sys.path.insert(0, str(APP_DIR))
+import signin  # noqa: E402, F401  (re-exported to the access tests)
 import ui  # noqa: E402  (the app's shared module lives next to the pages)
 
 LEVERS_QUESTION = "Quels sont les huit leviers identifiés par l'étude ?"
@@ -31,7 +32,7 @@ TIMEOUT = 300  # the first run loads the embedding model and builds the index
 
 
 @pytest.fixture
-def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, study_text: str) -> Iterator[Path]:
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, study_text: str, on_this_machine: None) -> Iterator[Path]:
     """An isolated corpus, index and audit log, read by the app's own get_settings()."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -45,7 +45,8 @@ def check_question_quota(audit: AuditLog, subject: str, settings: Settings, now:
         return
     free_at = asked[-limit] + QUESTION_WINDOW  # when enough questions have left the window
     raise QuotaExceededError(
-        f"Limite atteinte : {limit} questions par minute et par personne. Réessayez dans {_wait(free_at - now)}."
+        f"Limite atteinte : {limit} question{'s' if limit > 1 else ''} par minute et par personne. "
+        f"Réessayez dans {_wait(free_at - now)}."
     )
 
 
