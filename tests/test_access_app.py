@@ -201,3 +201,23 @@ def test_uploads_past_the_daily_volume_are_refused_with_a_french_message(
     (error,) = at.error
     assert error.value.startswith("Limite atteinte : 1 Mo de documents téléversés par jour et par personne")
     assert not (app_env / "corpus" / "uploads").exists()
+
+
+def test_ptce_app_hands_the_secrets_file_to_streamlit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+
+    from typer.testing import CliRunner
+
+    from ptce_assistant.cli import app
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: calls.append(argv))
+    secrets_file = tmp_path / "secrets.toml"
+    secrets_file.write_text("[auth]\n", encoding="utf-8")
+    assert CliRunner().invoke(app, ["app", "--secrets", str(secrets_file)]).exit_code == 0
+    ((executable, *command),) = calls
+    assert executable == sys.executable
+    assert command[command.index("--secrets.files") + 1] == str(secrets_file.resolve())
+    missing = CliRunner().invoke(app, ["app", "--secrets", str(tmp_path / "absent.toml")])
+    assert missing.exit_code == 2 and "introuvable" in missing.output and len(calls) == 1

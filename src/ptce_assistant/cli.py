@@ -462,6 +462,9 @@ def run_app(
         "false",
         "--client.showErrorDetails",
         "none",
+        # The pages draw their own French, role-aware links; set here, it holds from the first run on.
+        "--client.showSidebarNavigation",
+        "false",
     ]
     if secrets is not None:
         if not secrets.is_file():
