@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ptce_assistant.audit import AuditLog
-from test_app import APP, TIMEOUT, app_env, button, signin, start  # noqa: F401  (app_env is a fixture)
+from test_app import APP, LEVERS_QUESTION, TIMEOUT, button, signin, start
 
 REMOTE = "203.0.113.7"  # a visitor on the intranet
 TOKEN = "jeton-administrateur-de-test-0123"
@@ -31,7 +31,7 @@ ADMIN_PAGES = ("pages/3_Evaluation.py", "pages/4_Journal.py")
 
 
 @pytest.fixture
-def remote(monkeypatch: pytest.MonkeyPatch, app_env: Path) -> Path:  # noqa: F811
+def remote(monkeypatch: pytest.MonkeyPatch, app_env: Path) -> Path:
     """Sign-in off, the visitor on another machine, one uploaded document already in the corpus."""
     monkeypatch.setattr(signin, "client_address", lambda: REMOTE)
     (app_env / "corpus" / "uploads").mkdir()
@@ -77,7 +77,7 @@ def test_a_reader_opening_an_administrators_page_directly_is_refused(remote: Pat
     assert not at.tabs and not at.selectbox and not at.get("download_button") and not at.dataframe
 
 
-def test_a_click_sent_after_losing_the_role_changes_nothing(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_a_click_sent_after_losing_the_role_changes_nothing(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = start("pages/2_Documents.py")  # 127.0.0.1: administrator
     at.file_uploader[0].set_value(("valcourt.txt", NOTE.encode(), "text/plain")).run()
     indexer = button(at, "Indexer les fichiers")
@@ -108,7 +108,7 @@ def test_the_admin_token_unlocks_the_changes_for_this_session_only(
 
 
 # Sign-in through OpenID Connect -----------------------------------------------------------------------
-def test_with_sign_in_on_nothing_shows_before_signing_in(app_env: Path) -> None:  # noqa: F811
+def test_with_sign_in_on_nothing_shows_before_signing_in(app_env: Path) -> None:
     for page in (None, "pages/2_Documents.py", "pages/1_Leviers.py", *ADMIN_PAGES):
         at = signed_in({"is_logged_in": False}, page)
         assert [b.label for b in at.button] == ["Se connecter"], page
@@ -116,14 +116,13 @@ def test_with_sign_in_on_nothing_shows_before_signing_in(app_env: Path) -> None:
 
 
 def test_a_signed_in_reader_asks_is_traced_and_cannot_change_the_corpus(
-    app_env: Path,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PTCE_ADMINS", "alice@exemple.fr")
     at = signed_in(READER)
     assert any(c.value == "Connecté : Bob Lecteur · lecteur" for c in at.caption)
     assert "Se déconnecter" in [b.label for b in at.button]
-    at.chat_input[0].set_value("Quels sont les huit leviers identifiés par l'étude ?").run()
+    at.chat_input[0].set_value(LEVERS_QUESTION).run()
     (entry,) = at.session_state["entries"]
     with sqlite3.connect(app_env / "audit.sqlite3") as conn:
         assert conn.execute("SELECT actor FROM turns WHERE id = ?", (entry.turn_id,)).fetchone() == ("bob-sub",)
@@ -138,8 +137,7 @@ def test_a_signed_in_reader_asks_is_traced_and_cannot_change_the_corpus(
 
 
 def test_an_administrator_named_by_ptce_admins_gets_the_controls_and_the_journal(
-    app_env: Path,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PTCE_ADMINS", "groups:ptce-admins, alice@exemple.fr")
     at = signed_in(ADMIN, "pages/2_Documents.py")
@@ -152,8 +150,7 @@ def test_an_administrator_named_by_ptce_admins_gets_the_controls_and_the_journal
 
 
 def test_an_expired_or_broken_sign_in_goes_back_to_the_sign_in_screen(
-    app_env: Path,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PTCE_SESSION_HOURS", "12")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
@@ -171,13 +168,10 @@ def test_an_expired_or_broken_sign_in_goes_back_to_the_sign_in_screen(
 
 
 # Per-person limits ------------------------------------------------------------------------------------
-def test_a_reader_over_the_question_limit_gets_a_french_message(
-    app_env: Path,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_reader_over_the_question_limit_gets_a_french_message(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTCE_QUESTIONS_PER_MINUTE", "1")
     at = signed_in(READER)
-    at.chat_input[0].set_value("Quels sont les huit leviers identifiés par l'étude ?").run()
+    at.chat_input[0].set_value(LEVERS_QUESTION).run()
     at.chat_input[0].set_value("Quel est le rôle des collectivités ?").run()
     assert not at.exception
     assert len(at.session_state["entries"]) == 1
@@ -187,8 +181,7 @@ def test_a_reader_over_the_question_limit_gets_a_french_message(
 
 
 def test_uploads_past_the_daily_volume_are_refused_with_a_french_message(
-    app_env: Path,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PTCE_UPLOAD_MB_PER_DAY", "1")
     AuditLog(app_env / "audit.sqlite3").log_event(

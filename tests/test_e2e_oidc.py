@@ -214,6 +214,15 @@ def test_the_administrator_removes_the_document(setup: SignInSetup, page: Any) -
     ]
 
 
+def test_the_administrator_exports_the_journal_and_the_export_is_traced(setup: SignInSetup, page: Any) -> None:
+    open_page(page, setup, "Journal")
+    with page.expect_download(timeout=STEP_TIMEOUT_MS) as download:
+        page.get_by_role("button", name="Exporter le journal").click()
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["actor"] for line in lines] == ["alice-sub", "bob-sub"]
+    assert audit_rows(setup, "SELECT actor, action FROM events ORDER BY id DESC LIMIT 1") == [("alice-sub", "export")]
+
+
 def _cookie(browser: Any, name: str) -> str:
     return next(c["value"] for c in browser.cookies() if c["name"] == name)
 
