@@ -214,3 +214,22 @@ def test_ptce_app_hands_the_secrets_file_to_streamlit(tmp_path: Path, monkeypatc
     assert command[command.index("--secrets.files") + 1] == str(secrets_file.resolve())
     missing = CliRunner().invoke(app, ["app", "--secrets", str(tmp_path / "absent.toml")])
     assert missing.exit_code == 2 and "introuvable" in missing.output and len(calls) == 1
+
+
+def test_ptce_app_says_when_the_admin_token_is_too_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from ptce_assistant.cli import app
+    from ptce_assistant.config import get_settings
+
+    monkeypatch.setattr(os, "execv", lambda path, argv: None)
+    monkeypatch.setenv("PTCE_ADMIN_TOKEN", "court-4321")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["app"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0 and "PTCE_ADMIN_TOKEN ignoré : 16 caractères au moins" in result.output
+    assert "court-4321" not in result.output  # the token itself is never printed

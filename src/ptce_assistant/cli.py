@@ -441,6 +441,7 @@ def run_app(
     import os
     import sys
 
+    from ptce_assistant.access import MIN_ADMIN_TOKEN_CHARS, admin_token_usable
     from ptce_assistant.config import PROJECT_ROOT
 
     script = PROJECT_ROOT / "app" / "streamlit_app.py"
@@ -471,6 +472,12 @@ def run_app(
             errors.print(f"{_shown(str(secrets))} : fichier de secrets introuvable.", highlight=False)
             raise typer.Exit(EXIT_USAGE)
         command += ["--secrets.files", str(secrets.resolve())]
+    if get_settings().admin_token is not None and not admin_token_usable(get_settings()):
+        errors.print(
+            f"[yellow]PTCE_ADMIN_TOKEN ignoré :[/yellow] {MIN_ADMIN_TOKEN_CHARS} caractères au moins "
+            '(python -c "import secrets; print(secrets.token_urlsafe(32))").',
+            highlight=False,
+        )
     console.print(f"Application : http://{host}:{port}  (Ctrl-C pour arrêter)", highlight=False)
     sys.stdout.flush()
     # Replaced by Streamlit (no child process): signals reach the server and nothing is left orphaned.
