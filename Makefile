@@ -15,4 +15,4 @@ lint:
 	.venv/bin/mypy src
 
 eval:
-	.venv/bin/ptce eval evals/dev.jsonl --check
+	.venv/bin/ptce eval evals/dev.jsonl evals/heldout.jsonl evals/heldout-blind.jsonl evals/heldout-blind-2.jsonl evals/heldout-blind-3.jsonl --check

@@ -37,7 +37,10 @@ def choose_mode(assistant: Assistant) -> ModeChoice:
     captions = ["Phrases vérifiées du corpus, affichées immédiatement."]
     for backend in ("local", "openai"):
         status = statuses[backend]
-        captions.append(f"{status.model} — disponible" if status.available else f"Indisponible : {status.reason}")
+        caption = f"{status.model} — disponible" if status.available else f"Indisponible : {status.reason}"
+        if backend == "local" and (measured := ui.written_mode_measure()):
+            caption += f" · {measured}"
+        captions.append(caption)
     choice: ModeChoice = (
         st.radio("Mode de réponse", list(MODES), format_func=MODES.__getitem__, captions=captions, key="mode")
         or "extractive"
@@ -48,8 +51,8 @@ def choose_mode(assistant: Assistant) -> ModeChoice:
     if choice != "extractive":
         ui.prepare_generation(assistant, choice)
         st.caption(
-            "La réponse extractive vérifiée s'affiche d'abord ; la réponse rédigée la remplace "
-            "une fois chacune de ses phrases vérifiée contre sa source."
+            "Les citations vérifiées s'affichent d'abord ; le modèle écrit ensuite une introduction d'une ou deux "
+            "phrases, affichée seulement si chacune est appuyée par une citation."
         )
     return choice
 
@@ -109,7 +112,7 @@ def show_entry(entry: ui.ChatEntry, assistant: Assistant, audit: AuditLog | None
 def answer_live(
     question: str, entries: list[ui.ChatEntry], choice: ModeChoice, assistant: Assistant, audit: AuditLog | None
 ) -> None:
-    """Ask, show the verified draft at once, stream the written answer beneath it, then the final one."""
+    """Ask, show the verified quotes at once, then the final answer (with its verified written lead, if any)."""
     history = history_of(entries)
     anchor = f"t{len(entries) + 1}"
     with st.chat_message("user"):
@@ -117,7 +120,6 @@ def answer_live(
     with st.chat_message("assistant"):
         slot = st.empty()
         final: Answer | None = None
-        written = ""
         stream_box = None
         try:
             if audit is not None:
@@ -134,12 +136,11 @@ def answer_live(
                 if event.kind == "draft" and event.answer is not None:
                     with slot.container():
                         ui.render_answer(event.answer, assistant, anchor)
-                        st.caption("Réponse rédigée par le modèle (en cours, pas encore vérifiée) :")
+                        # The model's words are shown only once verified: never a refusal typed live.
                         stream_box = st.empty()
-                        stream_box.markdown(ui.text_html("▌"), unsafe_allow_html=True)
-                elif event.kind == "token" and stream_box is not None:
-                    written += event.text
-                    stream_box.markdown(ui.text_html(written + " ▌"), unsafe_allow_html=True)
+                        stream_box.caption(
+                            "Le modèle rédige une introduction ; elle s'affichera au-dessus une fois vérifiée…"
+                        )
                 elif event.kind == "final":
                     final = event.answer
         except PtceError as exc:

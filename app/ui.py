@@ -22,6 +22,7 @@ from ptce_assistant.answering.answer import Answer, Citation
 from ptce_assistant.assistant import Assistant, shared_assistant
 from ptce_assistant.audit import AuditLog
 from ptce_assistant.chunking import Chunk
+from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.errors import PtceError
 from ptce_assistant.levers import is_lever_heading
 from ptce_assistant.retrieval import Hit
@@ -109,6 +110,25 @@ def get_audit(assistant: Assistant) -> AuditLog | None:
     except PtceError as exc:
         st.warning(plain(f"Journal d'audit indisponible : {exc}"))
         return None
+
+
+@st.cache_data(show_spinner=False)
+def written_mode_measure() -> str | None:
+    """What the committed generative report measured of the written mode, in one line for its caption."""
+    from ptce_assistant.evals.report import load_report, written_mode_record
+
+    path = PROJECT_ROOT / "evals" / "reports" / "generative-local" / "report.json"
+    try:
+        record = written_mode_record(load_report(path))
+    except PtceError:
+        return None
+    if record is None:
+        return None
+    typical = f", ~{record.total_ms_p50 / 1000:.0f} s par réponse" if record.total_ms_p50 else ""
+    return (
+        f"mesuré sur {record.split} : introduction écartée dans {record.fallback_rate * 100:.0f} % des réponses"
+        f" (citations seules){typical}"
+    )
 
 
 def page_setup(title: str, admin_only: bool = False) -> Person:
@@ -203,7 +223,8 @@ def answer_html(answer: Answer, anchor: str) -> str:
                 html_line += f'<a class="ptce-ref" href="#{source_id(anchor, int(piece))}">[{piece}]</a>'
             else:
                 html_line += escape_text(f"[{piece}]")
-        parts.append(html_line)
+        # The lead and the part headers ("Partie « … » :") end with a colon: shown as headings of their quotes.
+        parts.append(f"<strong>{html_line}</strong>" if line.rstrip().endswith(":") and "[" not in line else html_line)
     return html_block("<br>".join(parts), "ptce-answer")
 
 

@@ -9,9 +9,12 @@ others re-implement dense + BM25 + reciprocal-rank fusion in memory with one cha
 With `--hyde`, two more variants add a hypothetical passage the local LLM writes for the question
 (HyDE: Gao et al. 2022) to the dense query; the passages are cached in `benchmarks/work/hyde.json`.
 
-Splits: `dev` (tuning) and `validation` = heldout + heldout-blind, whose case failures are visible in
-the committed reports and which therefore serve to choose among variants, never as a final estimate
-(that is heldout-blind-2's role, run once).
+Splits: `dev` (tuning) and `validation` = heldout + heldout-blind + heldout-blind-2 (since session 5),
+whose case failures are visible in the committed reports and which therefore serve to choose among
+variants, never as a final estimate (that is heldout-blind-3's role, run once).
+
+Multi-granularity (session 5): a passage scored by the mean of its own cosine, its best sentence's and
+its section's (the section's heading and all its passages embedded as one text).
 
     .venv/bin/python benchmarks/retrieval_variants.py [--hyde]
 """
@@ -27,16 +30,16 @@ from typing import Any
 import numpy as np
 from harness import WORK_DIR, Recorder, Row, dev_cases, parser, prepared_assistant
 
-from ptce_assistant.answering.citations import sentence_spans
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.evals.dataset import EvalCase
 from ptce_assistant.evals.metrics import retrieval_scores
 from ptce_assistant.retrieval import Hit, reciprocal_rank_fusion
+from ptce_assistant.text import sentence_spans
 from ptce_assistant.thesaurus import expansions
 
 METRICS = ("hit@1", "hit@3", "evidence@800")
-VALIDATION = ("heldout.jsonl", "heldout-blind.jsonl")
+VALIDATION = ("heldout.jsonl", "heldout-blind.jsonl", "heldout-blind-2.jsonl")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Variant:
     passage: str = "indexed"  # "indexed" (breadcrumb + text, as shipped) or "text" (no breadcrumb)
     sentences: str | None = None  # None, "max" or "mean" of the chunk's and its best sentence's cosine
     feedback: float = 0.0  # Rocchio weight of the mean of the two best passages added to the query
+    section: bool = False  # average in the cosine of the passage's whole section
 
 
 VARIANTS = (
@@ -69,6 +73,13 @@ VARIANTS = (
     Variant("best sentence (mean)", "mean of chunk and best-sentence cosine", sentences="mean"),
     Variant("feedback 0.3", "pseudo-relevance feedback on the dense query", feedback=0.3),
     Variant("feedback 0.6", "pseudo-relevance feedback on the dense query", feedback=0.6),
+    Variant("passage + section", "mean of the passage's and its section's cosine", section=True),
+    Variant(
+        "multi-granularity",
+        "mean of the passage's, its best sentence's and its section's cosine",
+        sentences="mean",
+        section=True,
+    ),
 )
 HYDE_VARIANTS = (
     Variant("hyde", "dense query = expanded query + the LLM's hypothetical passage", dense_queries=("hyde",)),
@@ -125,6 +136,18 @@ class Ranker:
                     owners.append(i)
                     sentences.append(" > ".join(chunk.breadcrumb) + " : " + sentence)
         self.sentence_owner = np.array(owners)
+        sections: dict[tuple[str, ...], list[int]] = {}
+        for i, chunk in enumerate(self.chunks):
+            sections.setdefault((chunk.doc_id, *chunk.breadcrumb), []).append(i)
+        section_texts = [
+            " > ".join(self.chunks[members[0]].breadcrumb) + "\n" + "\n".join(self.chunks[i].text for i in members)
+            for members in sections.values()
+        ]
+        section_vectors = embed(section_texts)
+        self.section_of = np.zeros(len(self.chunks), dtype=int)
+        for number, members in enumerate(sections.values()):
+            self.section_of[members] = number
+        self.section_vectors = section_vectors
         self.sentence_vectors = embed(sentences)
         self.query_vector: Callable[[str], np.ndarray] = cache(assistant.embedder.encode_query)
 
@@ -140,7 +163,14 @@ class Ranker:
             best_sentence = np.full(len(self.ids), -np.inf)
             np.maximum.at(best_sentence, self.sentence_owner, self.sentence_vectors @ query)
             best_sentence = np.where(np.isinf(best_sentence), scores, best_sentence)
-            scores = np.maximum(scores, best_sentence) if variant.sentences == "max" else (scores + best_sentence) / 2
+            if variant.section:
+                scores = (scores + best_sentence + (self.section_vectors @ query)[self.section_of]) / 3
+            else:
+                scores = (
+                    np.maximum(scores, best_sentence) if variant.sentences == "max" else (scores + best_sentence) / 2
+                )
+        elif variant.section:
+            scores = (scores + (self.section_vectors @ query)[self.section_of]) / 2
         return [self.ids[i] for i in np.argsort(-scores)]
 
     def rank(self, variant: Variant, query: str) -> list[str]:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from harness import BUNDLED_CORPUS, WORK_DIR
 
-from ptce_assistant.answering.citations import sentence_spans
 from ptce_assistant.chunking import chunk_document
 from ptce_assistant.documents import load_document
+from ptce_assistant.text import sentence_spans
 
 STUDY = BUNDLED_CORPUS / "rtes-2014-ptce-role-des-collectivites.txt"
 GENERATOR_VERSION = "1"

@@ -86,6 +86,10 @@ def test_answer_markers_link_to_their_source_cards_only() -> None:
     assert "&#91;9&#93;" in fragment and "#t3-source-9" not in fragment
     assert "<b>" not in fragment and "&lt;b&gt;x&lt;/b&gt;" in fragment
     assert "\n" not in fragment and fragment.startswith('<div class="ptce-answer">• ')
+    headed = answer.model_copy(update={"answer": "Selon « T », partie « S » :\n\n- « q » [1]"})
+    assert ui.answer_html(headed, "t3").startswith(
+        '<div class="ptce-answer"><strong>Selon « T », partie « S » &#58;</strong><br><br>• '
+    )  # the lead reads as the heading of its quotes
 
 
 # Chat ---------------------------------------------------------------------------------------------
@@ -159,7 +163,7 @@ def test_generative_mode_shows_the_verified_written_answer(app_env: Path, monkey
 
     monkeypatch.setattr(llm, "llm_status", lambda settings, backend: LlmStatus(available=True, model="fake-llm"))
 
-    def fake_generative(self, base, draft, hits, lang, backend, started):  # type: ignore[no-untyped-def]
+    def fake_generative(self, draft, backend, started):  # type: ignore[no-untyped-def]
         yield assistant_module.StreamEvent(kind="token", text="Réponse ")
         yield assistant_module.StreamEvent(kind="token", text="rédigée.")
         yield assistant_module.StreamEvent(
@@ -180,7 +184,8 @@ def test_generative_mode_shows_the_verified_written_answer(app_env: Path, monkey
     (entry,) = at.session_state["entries"]
     assert entry.answer.mode == "generative" and entry.answer.model == "fake-llm"
     assert any("fake-llm" in c.value for c in at.caption)
-    assert not any("en cours" in c.value for c in at.caption)  # the stream was replaced by the final answer
+    assert not any("rédige" in c.value for c in at.caption)  # the waiting line was replaced by the final answer
+    assert "Réponse rédigée" not in str(at.markdown)  # unverified tokens are never shown
 
 
 def test_an_unavailable_model_is_explained_and_the_answer_stays_extractive(
@@ -320,3 +325,13 @@ def test_ptce_app_runs_streamlit_headless_on_localhost(monkeypatch: pytest.Monke
     options = dict(zip(command[5::2], command[6::2], strict=True))
     assert options["--server.address"] == "127.0.0.1" and options["--server.port"] == "8765"
     assert options["--server.headless"] == "true"
+
+
+def test_the_written_mode_shows_what_was_measured_of_it(app_env: Path) -> None:
+    from ptce_assistant.evals.report import load_report, written_mode_record
+
+    record = written_mode_record(load_report(PROJECT_ROOT / "evals/reports/generative-local/report.json"))
+    assert record is not None and 0 <= record.fallback_rate <= 1
+    captions = start().radio(key="mode").proto.captions
+    expected = f"introduction écartée dans {record.fallback_rate * 100:.0f} % des réponses"
+    assert expected in captions[1] and f"mesuré sur {record.split}" in captions[1]

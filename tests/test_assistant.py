@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_settings
+from ptce_assistant.answering.answer import Answer
 from ptce_assistant.answering.citations import markdown_literal
 from ptce_assistant.assistant import Assistant, citation_is_valid
 from ptce_assistant.conversation import Turn
@@ -54,7 +55,8 @@ def test_followup_on_the_seventh_lever(assistant: Assistant) -> None:
 
 def test_english_question_gets_an_english_answer_with_french_quotes(assistant: Assistant) -> None:
     answer = assistant.ask("What is the seventh lever identified by the study?")
-    assert answer.lang == "en" and answer.answer.startswith("According to the corpus")
+    assert answer.lang == "en" and answer.answer.startswith("According to « Les PTCE et le rôle des collectivités »")
+    assert "item 7 of 8: « Soutenir l'emploi" in answer.answer  # the list position, in English
     assert answer.citations[0].quote.startswith("Soutenir l'emploi")
     refusal = assistant.ask("What is the average annual budget of a PTCE?")
     assert refusal.abstained and refusal.answer.startswith("The corpus does not answer")
@@ -141,3 +143,42 @@ def test_prepare_generation_loads_and_primes_the_local_model_once(
     assert assistant.prepare_generation("local") and assistant.prepare_generation("local")
     assert primed == [model]  # the prompt prefix is evaluated once per loaded model
     assert assistant.prepare_generation("openai") and primed == [model]  # a server keeps its own cache
+
+
+def _written(assistant: Assistant, monkeypatch: pytest.MonkeyPatch, reply: str, question: str) -> Answer:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from ptce_assistant import llm
+
+    model = FakeListChatModel(responses=[reply])
+    monkeypatch.setattr(llm, "llm_status", lambda *_: llm.LlmStatus(available=True, model="fake-llm", reason=""))
+    monkeypatch.setattr(llm, "get_chat_model", lambda *_: model)
+    return assistant.ask(question, mode="generative", llm="local")
+
+
+def test_a_supported_written_lead_goes_above_the_verified_quotes(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "Quel est le septième levier identifié par l'étude ?"
+    extractive = assistant.ask(question)
+    lead = "L'étude recommande de soutenir l'emploi et la coordination des projets de coopération [1]."
+    answer = _written(assistant, monkeypatch, lead, question)
+    assert answer.mode == "generative" and answer.model == "fake-llm"
+    assert answer.answer == f"{lead}\n\n{extractive.answer}"  # the lead, then the same quotes under their part
+    assert answer.citations == extractive.citations and answer.verification.fallback is None
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Les passages fournis ne permettent pas de répondre à cette question.",
+        "Les collectivités versent 3 millions d'euros par an aux PTCE de Bretagne [1].",
+    ],
+)
+def test_a_refusal_or_an_unsupported_lead_is_dropped_and_never_shown(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch, reply: str
+) -> None:
+    question = "Quel est le septième levier identifié par l'étude ?"
+    answer = _written(assistant, monkeypatch, reply, question)
+    assert answer.answer == assistant.ask(question).answer  # the verified quotes alone
+    assert answer.verification.fallback is not None and reply[:30] not in answer.answer

@@ -164,6 +164,11 @@ def test_ask_check_the_source_and_rate_the_answer(server: Server, page: Any) -> 
     quote = card.locator("mark").inner_text()
     assert len(quote) > 20 and quote in card.inner_text()
     assert page.locator(".ptce-answer a.ptce-ref").count() >= 1
+    # The answer's shape: where it comes from, then the quotes under their part, list items with their place.
+    answer = page.locator(".ptce-answer").first.inner_text()
+    assert answer.startswith("Selon « Les PTCE et le rôle des collectivités »")
+    assert "Partie « Transversalité, mutualisation, perspective et spécificité en rural » :" in answer
+    assert "point 4 sur 4 : « Les spécificités de la ruralité" in answer
     settle(page)
     page.get_by_text("Quelles sont les spécificités des PTCE en milieu rural").first.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "chat.png"))

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from ptce_assistant.assistant import Assistant
 from ptce_assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
 from ptce_assistant.embeddings import (
     E5_FOLDER_NAME,
@@ -436,3 +437,13 @@ def test_int8_precision_quantises_and_names_the_vectors(test_settings: Settings,
     query = int8.encode_query("pédagogie ESS")
     scores = int8.encode_passages(texts) @ query
     assert scores[1] > scores[0]  # still ranks the right passage first
+
+
+def test_repeated_questions_reuse_their_vector(assistant: Assistant) -> None:
+    embedder = assistant.embedder
+    question = "Une question répétée par les boutons d'exemple ?"
+    hits = embedder.query_cache_hits
+    first = embedder.encode_query(question)
+    again = embedder.encode_query(question)
+    assert again is first and embedder.query_cache_hits == hits + 1
+    assert not first.flags.writeable  # shared by every caller: nobody may change it

@@ -19,6 +19,7 @@ from ptce_assistant.evals.metrics import (
     passed,
     percentiles,
     retrieval_scores,
+    sentence_scores,
     supported_sentence_rate,
 )
 
@@ -228,3 +229,15 @@ def test_percentiles() -> None:
     result = percentiles([10.0, 20.0, 30.0, 40.0, 50.0])
     assert (result.p50, result.p95, result.n) == (30.0, 48.0, 5)
     assert percentiles([]).p50 is None
+
+
+def test_right_sentence_is_scored_only_when_the_first_passage_is_right(index: FakeIndex) -> None:
+    two = "Les collectivités repèrent les projets. " + SECOND
+    top = index.by_id["d#1"].model_copy(update={"text": two})
+    right = answer("- « … » [1]", [cite(1, top, SECOND)], standalone_query="collectivités coordination emploi")
+    wrong = answer("- « … » [1]", [cite(1, top, "Les collectivités repèrent les projets.")], standalone_query="projets")
+    assert sentence_scores(right, top, [QUOTE]) == {"right_sentence": 1.0, "right_sentence_word_overlap": 1.0}
+    # The word-overlap baseline picks the sentence sharing the most words with the query ("projets").
+    assert sentence_scores(wrong, top, [QUOTE]) == {"right_sentence": 0.0, "right_sentence_word_overlap": 0.0}
+    assert set(sentence_scores(right, index.by_id["d#0"], [QUOTE]).values()) == {None}  # wrong first passage
+    assert set(sentence_scores(right.model_copy(update={"abstained": True}), top, [QUOTE]).values()) == {None}

@@ -77,9 +77,10 @@ def test_reports_are_written(report_dir: Path) -> None:
     for name in ("report.json", "report.md", "report.html", "plots/latency.png", "plots/tags-mini.png"):
         assert (report_dir / name).stat().st_size > 0, name
     html = (report_dir / "report.html").read_text(encoding="utf-8")
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 4
     markdown = (report_dir / "report.md").read_text(encoding="utf-8")
     assert "| metric | assistant | bm25 | dense | naive |" in markdown
+    assert "## Reliability of the gate (all splits)" in markdown and (report_dir / "plots/reliability.png").exists()
 
 
 def test_report_schema(report_dir: Path) -> None:
@@ -102,6 +103,8 @@ def test_report_schema(report_dir: Path) -> None:
         "citation_validity",
         "evidence_hit",
         "citation_precision",
+        "right_sentence",
+        "right_sentence_word_overlap",
         "abstention_accuracy",
         "false_abstention_rate",
         "supported_sentence_rate",
@@ -188,3 +191,14 @@ def test_compare_lists_flipped_cases(report_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"mini/{before.cases[0].id}: decision_accuracy" in result.output
     assert CliRunner().invoke(cli.app, ["eval", "compare", str(tmp_path / "after.json")]).exit_code == 2
+
+
+def test_the_reliability_table_bins_cases_by_the_gate_confidence(report_dir: Path) -> None:
+    from ptce_assistant.evals.report import reliability_rows
+
+    report = load_report(report_dir / "report.json")
+    rows = reliability_rows(report)
+    assert [r[0] for r in rows] == ["0.0-0.2", "0.2-0.4", "0.4-0.6", "0.6-0.8", "0.8-1.0"]
+    assert sum(int(r[1]) for r in rows) == 4
+    low = rows[0]  # the off-topic question: little confidence, and indeed not answerable
+    assert low[1] == "1" and low[3] == "0.00"

@@ -117,7 +117,7 @@ def test_english_answers_keep_the_french_prompt(passages: list[Chunk]) -> None:
     model = _model("ok")
     list(stream_generation(model, "What do local authorities do?", passages, lang="en"))
     system, *examples, _ = model.prompts[0]
-    assert "Tu réponds" in system.text and "en anglais" in system.text and NO_ANSWER["en"] in system.text
+    assert "introduction" in system.text and "en anglais" in system.text and NO_ANSWER["en"] in system.text
     assert examples[1].text.startswith("Borrowing") and examples[3].text == NO_ANSWER["en"]
 
 

@@ -13,6 +13,7 @@ from ptce_assistant.assistant import Assistant
 from ptce_assistant.index import POINTER, CorpusIndex, current_generation
 
 LEVIER = "Soutenir l'emploi et les fonctions de coordination"
+SENTENCES = 29  # sentences of the study's 20 passages
 
 
 class CountingEmbedder:
@@ -45,10 +46,11 @@ def test_ingest_then_reingest_embeds_nothing_new(counting: tuple[Assistant, Coun
     helper, counter = counting
     first = helper.ingest()
     assert [o.status for o in first.outcomes] == ["added"]
-    assert counter.embedded == first.chunks_total == 20
+    assert first.chunks_total == 20 and first.sentences_embedded == SENTENCES
+    assert counter.embedded == 20 + SENTENCES  # each passage, then each of its sentences, once
     second = helper.ingest()
     assert [o.status for o in second.outcomes] == ["unchanged"]
-    assert counter.embedded == 20  # nothing re-embedded
+    assert counter.embedded == 20 + SENTENCES  # nothing re-embedded
     assert second.generation == first.generation
 
 
@@ -64,7 +66,7 @@ def test_changed_document_is_replaced_and_deleted_one_removed(
         "note.md": "added",
         "rtes-2014-ptce-role-des-collectivites.txt": "unchanged",
     }
-    assert counter.embedded == 21
+    assert counter.embedded == 20 + SENTENCES + 2  # the new note's passage and its one sentence only
     extra.write_text("# Note\n\nLes tiers-lieux urbains accueillent aussi des PTCE.\n", encoding="utf-8")
     assert {o.status for o in helper.ingest().outcomes} == {"updated", "unchanged"}
     hits = helper.search("tiers-lieux urbains", k=3).hits
@@ -129,7 +131,7 @@ def test_rebuild_reembeds_everything_and_keeps_one_previous_generation(
     helper.ingest()
     helper.ingest(rebuild=True)
     helper.ingest(rebuild=True)
-    assert counter.embedded == 60
+    assert counter.embedded == 3 * (20 + SENTENCES)
     generations = sorted(p.name for p in helper.settings.index_dir.glob("gen-*"))
     assert len(generations) == 2  # the current one and the one readers may still hold
 
@@ -189,7 +191,7 @@ def test_a_large_ingestion_embeds_in_worker_processes_with_the_same_vectors(
     monkeypatch.setattr(embeddings.EmbeddingPool, "__init__", spy)
     settings = make_settings(tmp_path, ingest_workers=2, ingest_pool_min_chunks=1, ingest_batch_size=4)
     report = Assistant(settings).ingest()
-    assert pools == [2]  # the 20 passages went through two worker processes
+    assert pools == [2, 2]  # the 20 passages, then their sentences, went through two worker processes
     reader = Assistant(settings)
     chunks = reader.index.chunks
     assert report.chunks_embedded == reader.index.vectors.count() == len(chunks) == 20
@@ -225,9 +227,36 @@ def test_an_index_from_an_older_version_gets_the_search_breadth_without_re_embed
     upgraded = helper.ingest()
     assert upgraded.generation != first.generation  # a new generation, swapped atomically
     assert [o.status for o in upgraded.outcomes] == ["unchanged"]
-    assert counter.embedded == 20 and upgraded.chunks_embedded == 0  # the vectors were copied, not re-embedded
+    assert upgraded.chunks_embedded == upgraded.sentences_embedded == 0  # the vectors were copied, not re-embedded
+    assert counter.embedded == 20 + SENTENCES
     reader = CorpusIndex(helper.settings, helper.embedder)  # type: ignore[arg-type]
     assert reader.manifest.ef_search == 500
     assert reader.vectors.collection.configuration["hnsw"]["ef_search"] == 500
     assert reader.vectors.count() == 20
     assert helper.ingest().generation == upgraded.generation  # and then nothing more to do
+
+
+def test_an_index_without_sentence_vectors_gets_them_without_re_embedding_its_passages(
+    counting: tuple[Assistant, CountingEmbedder],
+) -> None:
+    import shutil
+
+    helper, counter = counting
+    first = helper.ingest()
+    shutil.rmtree(helper.settings.index_dir / first.generation / "sentences")  # as built before sentence vectors
+    upgraded = helper.ingest()
+    assert upgraded.generation != first.generation
+    assert upgraded.chunks_embedded == 0 and upgraded.sentences_embedded == SENTENCES
+    assert counter.embedded == 20 + 2 * SENTENCES
+
+
+def test_sentence_vectors_are_the_sentences_own(assistant: Assistant) -> None:
+    import numpy as np
+
+    from ptce_assistant.text import sentence_spans
+
+    chunk = next(c for c in assistant.index.chunks if c.text.startswith("Le stade d'émergence"))
+    spans, vectors = assistant.index.sentences.of_chunk(chunk) or ([], None)
+    assert spans == sentence_spans(chunk.text) and len(spans) == 2
+    expected = assistant.embedder.encode_passages([chunk.text[s:e] for s, e in spans])
+    assert np.allclose(vectors, expected, atol=1e-4)

@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel
 
 from ptce_assistant.answering.answer import Answer, Citation, Mode, Verification
+from ptce_assistant.answering.calibration import Calibration, load_calibration
+from ptce_assistant.answering.evidence import SentenceCandidate, question_terms, sentence_candidates
 from ptce_assistant.answering.extractive import compose_extractive, wants_whole_list
-from ptce_assistant.answering.gate import GateDecision, decide
+from ptce_assistant.answering.gate import Evidence, GateDecision, decide, evidence_for, refusal_kind, refused
+from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Settings, get_settings
 from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
 from ptce_assistant.errors import InputLimitError
 from ptce_assistant.index import CorpusIndex, Ingestor, IngestReport, ProgressCallback
 from ptce_assistant.lexical import detect_language, french_terms
-from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult
-from ptce_assistant.thesaurus import expansions
+from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult, expanded_query
 
 if TYPE_CHECKING:
     from ptce_assistant.embeddings import SentenceEmbeddings
@@ -52,6 +54,15 @@ REFUSAL = {
     },
     "empty": {"fr": "Posez une question sur l'étude du RTES.", "en": "Please ask a question about the study."},
 }
+
+
+class Findings(BaseModel):
+    """What the corpus offers for one turn, before any decision: the gate and the composer read it."""
+
+    query: StandaloneQuery
+    result: SearchResult
+    sentences: list[SentenceCandidate]
+    evidence: Evidence
 
 
 class StreamEvent(BaseModel):
@@ -90,6 +101,11 @@ class Assistant:
         from ptce_assistant.reranking import get_reranker
 
         return HybridSearcher(self.index, self.embedder, self.settings, get_reranker(self.settings))
+
+    @cached_property
+    def calibration(self) -> Calibration:
+        """The gate's and the sentence selector's models (PTCE_CALIBRATION_FILE, else the shipped one)."""
+        return load_calibration(self.settings.calibration_file)
 
     @property
     def vocabulary(self) -> frozenset[str]:
@@ -171,32 +187,46 @@ class Assistant:
         question = self._checked(question)
         history = self._trimmed(history)
         lang = detect_language(question)
-        query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
-        hits = result.hits
-        decision = decide(
-            question, query.text, hits, self.vocabulary, self.settings, pinned=query.list_item is not None, lang=lang
-        )
-        timings = {"retrieve": (time.perf_counter() - started) * 1000}
         base = Answer(
             question=question,
-            standalone_query=query.text,
+            standalone_query=question,
             answer="",
             abstained=False,
-            confidence=decision.confidence,
+            confidence=0.0,
             lang="en" if lang == "en" else "fr",
-            mode="extractive",
-            model="extractive",
-            timings_ms=timings,
         )
-        if not decision.answerable:
+        refusal = refusal_kind(question)
+        if refusal:  # nothing to search for: injection, greeting or empty
+            yield StreamEvent(kind="final", answer=self._abstain(base, refused(refusal), [], started))
+            return
+        findings = self.examine(question, history, lang)
+        query, hits, candidates = findings.query, findings.result.hits, findings.sentences
+        decision = decide(findings.evidence, self.calibration.gate, pinned=query.list_item is not None)
+        timings = {**findings.result.timings_ms, "retrieve": (time.perf_counter() - started) * 1000}
+        base = base.model_copy(
+            update={"standalone_query": query.text, "confidence": decision.confidence, "timings_ms": timings}
+        )
+        if not hits or not decision.answerable:
             yield StreamEvent(kind="final", answer=self._abstain(base, decision, hits, started))
             return
-        draft = self._extractive(base, query, hits, lang, started)
+        draft = self._extractive(base, query, hits, candidates, lang, started)
         if mode != "generative":
             yield StreamEvent(kind="final", answer=draft)
             return
         yield StreamEvent(kind="draft", answer=draft)
-        yield from self._generative(base, draft, hits, lang, llm or self.settings.llm, started)
+        yield from self._generative(draft, llm or self.settings.llm, started)
+
+    def examine(self, question: str, history: Sequence[Turn] = (), lang: str = "fr") -> Findings:
+        """What the corpus offers for a turn: its passages, their sentences scored, the gate's evidence."""
+        query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
+        index = self.index
+        expanded = expanded_query(query.text)
+        vector = self.embedder.encode_query(expanded)  # cached: the search has just embedded it
+        sentences = sentence_candidates(
+            vector, question_terms(expanded), result.hits, index.sentences, index.lexical.idf, self.calibration.sentence
+        )
+        evidence = evidence_for(query.text, result.hits, sentences, self.vocabulary, index.lexical.idf, lang)
+        return Findings(query=query, result=result, sentences=sentences, evidence=evidence)
 
     # Steps -------------------------------------------------------------------------------------
     def _trimmed(self, history: Sequence[Turn]) -> list[Turn]:
@@ -240,17 +270,31 @@ class Assistant:
             return []
         # The question must name the list by its head noun ("les huit leviers", "the levers"), not just
         # land in it: "Quelles sont les spécificités en rural ?" wants one item of "Transversalité, …, rural".
-        asked = set(french_terms(f"{query.text} {expansions(query.text)}"))
+        asked = set(french_terms(expanded_query(query.text)))
         head = next((t for t in french_terms(top.heading) if not t.isdigit()), None)
         if head not in asked:
             return []
         items = [c for c in self.index.chunks if c.breadcrumb == top.breadcrumb and c.list_position]
         return [Hit(rank=i, chunk=c, score=0.0) for i, c in enumerate(items, start=1)]
 
-    def _extractive(self, base: Answer, query: StandaloneQuery, hits: list[Hit], lang: str, started: float) -> Answer:
+    def _extractive(
+        self,
+        base: Answer,
+        query: StandaloneQuery,
+        hits: list[Hit],
+        candidates: Sequence[SentenceCandidate],
+        lang: str,
+        started: float,
+    ) -> Answer:
         list_items = self._list_items(query, hits)
         text, citations = compose_extractive(
-            query, hits, list_items, "en" if lang == "en" else "fr", self.settings.max_answer_sentences
+            query,
+            hits,
+            candidates,
+            list_items,
+            "en" if lang == "en" else "fr",
+            self.settings.max_answer_sentences,
+            self.calibration.sentence.threshold,
         )
         return self._finish(base.model_copy(update={"answer": text, "citations": citations}), hits, started)
 
@@ -270,9 +314,12 @@ class Assistant:
         timings = {**answer.timings_ms, "total": (time.perf_counter() - started) * 1000}
         return answer.model_copy(update={"consulted": consulted, "timings_ms": timings})
 
-    def _generative(
-        self, base: Answer, draft: Answer, hits: list[Hit], lang: str, backend: Backend, started: float
-    ) -> Iterator[StreamEvent]:
+    def _generative(self, draft: Answer, backend: Backend, started: float) -> Iterator[StreamEvent]:
+        """A lead of 1-2 sentences written by the LLM over the draft's quotes, verified, above them.
+
+        The model sees only the quotes (at most llm_max_passages), numbered as the draft cites them;
+        a lead sentence it cannot support is dropped, and with no sentence left the draft stands alone.
+        """
         from ptce_assistant.answering.generative import stream_generation
         from ptce_assistant.answering.verify import verify_answer
         from ptce_assistant.llm import get_chat_model, llm_status
@@ -285,13 +332,13 @@ class Assistant:
                 notice = f"LLM indisponible ({status.reason}) : réponse extractive."
             yield StreamEvent(kind="final", answer=draft.model_copy(update={"notice": notice}))
             return
-        passages = [h.chunk for h in hits[: self.settings.llm_max_passages]]
+        quotes = [self._quoted(c) for c in draft.citations[: self.settings.llm_max_passages]]
         generate_started = time.perf_counter()
         pieces: list[str] = []
         first_token: float | None = None
         try:
             chat_model = get_chat_model(self.settings, backend)
-            for token in stream_generation(chat_model, base.question, passages, base.lang):
+            for token in stream_generation(chat_model, draft.question, quotes, draft.lang):
                 if first_token is None:
                     first_token = time.perf_counter()
                 pieces.append(token)
@@ -301,34 +348,22 @@ class Assistant:
                 kind="final", answer=draft.model_copy(update={"notice": f"LLM en erreur ({exc}) : réponse extractive."})
             )
             return
-        verified = verify_answer("".join(pieces), passages, base.lang)
+        lead = verify_answer("".join(pieces), quotes, draft.lang, keep_numbers=True)
         timings = {**draft.timings_ms, "generate": (time.perf_counter() - generate_started) * 1000}
         if first_token is not None:
             timings["first_token"] = (first_token - started) * 1000
-        if not verified.citations:
-            verification = verified.verification.model_copy(
-                update={"fallback": "no generated sentence was supported by its cited passage"}
-            )
-            answer = draft.model_copy(
-                update={
-                    "verification": verification,
-                    "model": status.model,
-                    "mode": "generative",
-                    "timings_ms": timings,
-                }
-            )
+        update: dict[str, object] = {"mode": "generative", "model": status.model, "timings_ms": timings}
+        if lead.is_empty:
+            fallback = "no generated sentence was supported by the quotes"
+            update["verification"] = lead.verification.model_copy(update={"fallback": fallback})
         else:
-            answer = base.model_copy(
-                update={
-                    "answer": verified.text,
-                    "citations": verified.citations,
-                    "verification": verified.verification,
-                    "mode": "generative",
-                    "model": status.model,
-                    "timings_ms": timings,
-                }
-            )
-        yield StreamEvent(kind="final", answer=self._finish(answer, hits, started))
+            update |= {"answer": f"{lead.text}\n\n{draft.answer}", "verification": lead.verification}
+        yield StreamEvent(kind="final", answer=self._finish(draft.model_copy(update=update), [], started))
+
+    def _quoted(self, citation: Citation) -> Chunk:
+        """The quoted span of a citation as a passage of its own."""
+        chunk = self.index.by_id[citation.chunk_id]
+        return chunk.excerpt(citation.start - chunk.start, citation.end - chunk.start)
 
 
 _shared: Assistant | None = None
@@ -352,4 +387,4 @@ def citation_is_valid(citation: Citation, index: CorpusIndex) -> bool:
     return index.document_text(citation.doc_id)[citation.start : citation.end] == citation.quote
 
 
-__all__ = ["Assistant", "StreamEvent", "citation_is_valid", "shared_assistant"]
+__all__ = ["Assistant", "Findings", "StreamEvent", "citation_is_valid", "shared_assistant"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from ptce_assistant.documents import Document
+from ptce_assistant.text import sentence_spans
 
 
 class Chunk(BaseModel):
@@ -30,6 +31,24 @@ class Chunk(BaseModel):
         """The innermost heading the chunk sits under."""
         return self.breadcrumb[-1] if self.breadcrumb else self.title
 
+    def item_label(self, lang: str = "fr") -> str | None:
+        """'levier 3 sur 8' for a list item (the noun from a heading that counts its items), else None."""
+        if not self.list_position or not self.list_length:
+            return None
+        if lang == "en":
+            return f"item {self.list_position} of {self.list_length}"
+        counted = _COUNTED_HEADING.match(self.heading)
+        noun = "point"
+        if counted and int(counted[1]) == self.list_length:
+            noun = re.sub(r"(?<=\w\w\w)[sx]$", "", counted[2].lower())  # "8 leviers ..." -> levier
+        return f"{noun} {self.list_position} sur {self.list_length}"
+
+    def excerpt(self, start: int, end: int) -> Chunk:
+        """text[start:end] as a chunk of its own: same id and location, so citations of it stay valid."""
+        return self.model_copy(
+            update={"text": self.text[start:end], "start": self.start + start, "end": self.start + end}
+        )
+
     def indexed_text(self) -> str:
         """What gets embedded and indexed lexically: breadcrumb, then the passage."""
         return " > ".join(self.breadcrumb) + "\n" + self.text
@@ -40,6 +59,7 @@ TARGET_MIN, TARGET_MAX = 200, 600
 # A paragraph is merged with the next one only when far below the target, split only when far above.
 MERGE_BELOW, SPLIT_ABOVE = 120, 900
 
+_COUNTED_HEADING = re.compile(r"^\s*(\d+)\s+([^\W\d_]+)")
 _BULLET = re.compile(r"^[ \t]*(?:[•▪◦‣●■\-–*]|\d{1,2}[.)])[ \t]+")
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 
@@ -182,8 +202,6 @@ def _sized_spans(text: str, block: _Block) -> list[tuple[int, int]]:
     """The block as one span, or cut on sentence boundaries when far above the target size."""
     if block.end - block.start <= SPLIT_ABOVE:
         return [(block.start, block.end)]
-    from ptce_assistant.answering.citations import sentence_spans
-
     spans: list[tuple[int, int]] = []
     for s, e in sentence_spans(text[block.start : block.end]):
         s, e = block.start + s, block.start + e

@@ -341,13 +341,19 @@ def evaluate(
         list[Path],
         typer.Argument(
             help="Jeux JSONL (un split chacun) ; ou « compare A/report.json B/report.json » ; "
-            "ou « from-feedback [FICHIER] » (cas à relire tirés des réponses mal notées)",
+            "ou « from-feedback [FICHIER] » (cas à relire tirés des réponses mal notées) ; "
+            "ou « calibrate JEUX… » (ajuster le filtre et le choix des phrases sur ces cas, écrit --out)",
             show_default=False,
         ),
     ],
     mode: Annotated[str | None, typer.Option("--mode", help="extractive | generative")] = None,
     llm: Annotated[str | None, typer.Option("--llm", help="local | openai")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Dossier des rapports (défaut : evals/runs/DATE).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Dossier des rapports (défaut : evals/runs/DATE) ; avec calibrate, le fichier écrit."
+        ),
+    ] = None,
     check: Annotated[bool, typer.Option("--check", help="Code 1 si une métrique passe sous son seuil.")] = False,
     thresholds: Annotated[
         Path | None, typer.Option("--thresholds", help="Seuils (défaut : evals/thresholds.toml).")
@@ -380,6 +386,9 @@ def evaluate(
         audit_drafts(out=sets[1] if len(sets) > 1 else None)
         return
     with _user_errors():
+        if sets[0] == Path("calibrate"):
+            _calibrate(sets[1:], out or Path("calibration.json"))
+            return
         if sets[0] == Path("compare"):
             if len(sets) != 3:
                 errors.print("Usage : ptce eval compare A/report.json B/report.json")
@@ -420,6 +429,30 @@ def evaluate(
         raise typer.Exit(EXIT_REJECTED)
     if len(unchecked) < len(report.splits):
         console.print("Seuils respectés.")
+
+
+def _calibrate(case_files: list[Path], out: Path) -> None:
+    """Fit the gate and the sentence selector on `case_files` and write the calibration to `out`."""
+    from ptce_assistant.evals.calibrate import calibrate
+
+    if not case_files:
+        errors.print("Usage : ptce eval calibrate JEU.jsonl [JEU.jsonl…] [--out FICHIER]")
+        raise typer.Exit(EXIT_USAGE)
+    assistant = Assistant()
+    assistant.ensure_index()
+    with _progress() as progress:
+        task = progress.add_task("calibration", total=None)
+        calibration = calibrate(
+            assistant, case_files, progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(calibration.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    for name, key, model in (("filtre", "gate", calibration.gate), ("phrases", "sentence", calibration.sentence)):
+        cv = model.cross_validation
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in cv.items() if k != "folds") or "trop peu de cas"
+        count = calibration.provenance.examples.get(key, 0)
+        console.print(f"{name} : {count} exemples ; validation croisée : {scores}")
+    console.print(f"écrit : {out} (à utiliser avec PTCE_CALIBRATION_FILE={out})", highlight=False)
 
 
 @app.command("app")

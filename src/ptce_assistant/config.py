@@ -66,12 +66,10 @@ class Settings(BaseSettings):
     llm_max_passages: int = 3
     llm_max_tokens: int = 320
     llm_threads: int = 2
-    # Answerability gate (calibrated on the dev split of the eval set; see README).
-    gate_min_dense: float = Field(default=0.80, description="Abstain below this e5 cosine of the best passage.")
-    gate_max_unknown_share: float = Field(
-        default=1.0, description="Abstain when this share of the query's terms is absent from the corpus..."
+    # Answerability gate and sentence selection: logistic models fitted by `ptce eval calibrate` (see README).
+    calibration_file: Path | None = Field(
+        default=None, description="A calibration written by `ptce eval calibrate`; default: the one shipped."
     )
-    gate_confident_dense: float = Field(default=0.90, description="...unless the best cosine reaches this.")
     max_answer_sentences: int = 3
 
     # Limits

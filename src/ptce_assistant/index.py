@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -30,12 +30,14 @@ from ptce_assistant.config import Settings
 from ptce_assistant.documents import Document, discover, load_document
 from ptce_assistant.embeddings import encode_batches
 from ptce_assistant.errors import DocumentError, IndexUnavailableError, PtceError
-from ptce_assistant.lexical import french_terms
+from ptce_assistant.lexical import bm25_idf, french_terms
+from ptce_assistant.sentences import SentenceTable, SentenceVectors, document_sentences, table_path
 
 if TYPE_CHECKING:
     from ptce_assistant.embeddings import SentenceEmbeddings
 
 POINTER = "CURRENT"
+T = TypeVar("T")
 # Chroma's default ef_search (100) found 82% of the exact top 30 among 100,000 look-alike chunks; 500
 # found 97% for ~8 ms a query (benchmarks/hnsw_recall.py). An older index gets it at its next `ptce ingest`.
 _EF_SEARCH = 500
@@ -95,6 +97,7 @@ class IngestReport(BaseModel):
 
     outcomes: list[DocumentOutcome] = Field(default_factory=list)
     chunks_embedded: int = 0
+    sentences_embedded: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
     generation: str | None = None
@@ -305,6 +308,15 @@ class LexicalIndex:
         self._vocab: dict[str, int] = dict(getattr(retriever, "vocab_dict", {}) or {})
         self.terms: frozenset[str] = frozenset(term for term in self._vocab if term)
 
+    def idf(self, term: str) -> float:
+        """BM25 inverse document frequency of an analysed term (its column's length in the BM25 matrix)."""
+        token = self._vocab.get(term)
+        frequency = 0
+        if token is not None and self._retriever is not None:
+            indptr = self._retriever.scores["indptr"]
+            frequency = int(indptr[token + 1] - indptr[token])
+        return bm25_idf(frequency, len(self._chunk_ids))
+
     @classmethod
     def build(cls, chunks: Sequence[Chunk]) -> LexicalIndex:
         """Index the chunks' analysed text."""
@@ -351,6 +363,7 @@ class IndexView:
     by_id: dict[str, Chunk]
     lexical: LexicalIndex
     vectors: VectorStore
+    sentences: SentenceVectors
 
 
 class CorpusIndex:
@@ -383,7 +396,9 @@ class CorpusIndex:
                 f"index illisible ({folder}: {exc}) : relancez « ptce ingest --rebuild »"
             ) from None
         self._pointer_stamp = stamp
-        return IndexView(generation, folder, manifest, chunks, {c.chunk_id: c for c in chunks}, lexical, vectors)
+        sentences = SentenceVectors(folder, {doc_id: record.sha256 for doc_id, record in manifest.documents.items()})
+        by_id = {c.chunk_id: c for c in chunks}
+        return IndexView(generation, folder, manifest, chunks, by_id, lexical, vectors, sentences)
 
     def refresh(self) -> IndexView:
         """The current generation's view, reopened first if another process flipped the pointer."""
@@ -423,6 +438,11 @@ class CorpusIndex:
         """The Chroma collection."""
         return self.view.vectors
 
+    @property
+    def sentences(self) -> SentenceVectors:
+        """The sentence vectors of every passage."""
+        return self.view.sentences
+
     def document_text(self, doc_id: str) -> str:
         """The extracted text that chunk and citation offsets refer to."""
         view = self.view
@@ -459,7 +479,7 @@ def current_generation(root: Path) -> str | None:
     return generation if isinstance(generation, str) and (root / generation).is_dir() else None
 
 
-def _batched(items: Sequence[Chunk], size: int) -> Iterator[list[Chunk]]:
+def _batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
@@ -516,7 +536,13 @@ class Ingestor:
         changed = set(loaded)
         # Nothing to do, unless the index predates this version's search breadth: then a new generation
         # gets it (nothing is re-embedded).
-        if manifest and not changed and not removed and manifest.ef_search == _EF_SEARCH:
+        if (
+            manifest
+            and not changed
+            and not removed
+            and manifest.ef_search == _EF_SEARCH
+            and self._has_sentence_tables(previous_gen, keep.values())
+        ):
             report.seconds = time.perf_counter() - started
             report.chunks_total = len(old_chunks)
             report.generation = previous_gen
@@ -558,6 +584,7 @@ class Ingestor:
                     n_pages=len(doc.pages),
                     ingested_at=_now(),
                 )
+            report.sentences_embedded = self._write_sentence_tables(staging, keep, loaded, all_chunks, previous_gen)
             self._write_generation(staging, generation, keep, all_chunks, loaded, previous_gen)
             report.chunks_embedded = len(fresh)
             report.chunks_total = len(all_chunks)
@@ -654,6 +681,46 @@ class Ingestor:
             documents=dict(sorted(documents.items())),
         )
         (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+
+    def _has_sentence_tables(self, generation: str | None, records: Iterable[DocumentRecord]) -> bool:
+        """Whether a generation holds the sentence table of every document (older indexes do not)."""
+        return generation is not None and all(table_path(self.root / generation, r.sha256).is_file() for r in records)
+
+    def _write_sentence_tables(
+        self,
+        staging: Path,
+        documents: dict[str, DocumentRecord],
+        loaded: dict[str, Document],
+        chunks: Sequence[Chunk],
+        previous_gen: str | None,
+    ) -> int:
+        """One sentence table per document: copied when its text is unchanged, else embedded now (returns how
+        many sentences were embedded)."""
+        (staging / "sentences").mkdir()
+        to_embed: list[tuple[str, list[tuple[int, int, str]]]] = []
+        for doc_id, record in documents.items():
+            old = table_path(self.root / previous_gen, record.sha256) if previous_gen else None
+            if doc_id not in loaded and old is not None and old.is_file():
+                shutil.copyfile(old, table_path(staging, record.sha256))
+                continue
+            doc_chunks = [c for c in chunks if c.doc_id == doc_id]
+            to_embed.append((record.sha256, document_sentences(doc_chunks)))
+        texts = [text for _, sentences in to_embed for _, _, text in sentences]
+        batches = [list(b) for b in _batched(texts, self.settings.ingest_batch_size)]
+        done = 0
+        vectors: list[np.ndarray] = []
+        for batch_vectors in encode_batches(self.embedder, self.settings, batches):
+            vectors.append(batch_vectors)
+            done += len(batch_vectors)
+            self.progress("phrases", done, len(texts))
+        matrix = np.concatenate(vectors) if vectors else np.empty((0, self.embedder.dim), dtype=np.float32)
+        offset = 0
+        for sha, sentences in to_embed:
+            starts = np.array([s for s, _, _ in sentences], dtype=np.int64)
+            ends = np.array([e for _, e, _ in sentences], dtype=np.int64)
+            SentenceTable(starts, ends, matrix[offset : offset + len(sentences)]).save(table_path(staging, sha))
+            offset += len(sentences)
+        return len(texts)
 
     def _clean_abandoned(self) -> None:
         """Staging folders left by a killed run are never named by the pointer: remove them."""

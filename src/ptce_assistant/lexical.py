@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from functools import lru_cache
@@ -179,6 +180,22 @@ def french_terms(text: str) -> list[str]:
     """Index terms: words without stop words, stemmed with Snowball French (accents stripped first)."""
     kept = [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
     return list(_stemmer().stemWords(kept))
+
+
+# Capitalised in English prose without being names of the corpus.
+ENGLISH_CAPITALISED = frozenset(
+    {
+        *("french", "france", "english", "i"),
+        *("january", "february", "march", "april", "may", "june", "july", "august"),
+        *("september", "october", "november", "december"),
+        *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+    }
+)
+
+
+def bm25_idf(document_frequency: int, documents: int) -> float:
+    """BM25's inverse document frequency (a term absent from the corpus weighs the most)."""
+    return math.log(1.0 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
 
 
 _ENGLISH = frozenset(

@@ -39,6 +39,11 @@ class SearchResult(BaseModel):
     timings_ms: dict[str, float]
 
 
+def expanded_query(query: str) -> str:
+    """The query with the thesaurus's corpus words for everyday ones ("mairie" -> collectivités)."""
+    return f"{query} {expansions(query)}".strip()
+
+
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
     """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank)."""
     scores: dict[str, float] = {}
@@ -65,7 +70,7 @@ class HybridSearcher:
         view = self.index.refresh()  # vectors, BM25 and chunks of one generation, even if another lands meanwhile
         n = max(self.settings.candidates, k)
         t0 = time.perf_counter()
-        expanded = f"{query} {expansions(query)}".strip()
+        expanded = expanded_query(query)
         vector = self.embedder.encode_query(expanded)
         t1 = time.perf_counter()
         dense = view.vectors.query(vector, n)

@@ -1,4 +1,4 @@
-"""Sentences of a passage and the citations that point at them."""
+"""Citations: numbered pointers to verbatim corpus text, and quotes made safe for Markdown."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import re
 from ptce_assistant.answering.answer import Citation
 from ptce_assistant.chunking import Chunk
 
-# A sentence ends at . ! ? or … followed by white space and a capital, a quote or a bullet.
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"A-ZÀ-ÖØ-Þ•])")
-
-
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")  # & too: "&#91;9&#93;" renders as [9]
 _LINE_END = re.compile(r"[\r\n]")  # a line break inside a quote could open a list or a heading
 
@@ -18,20 +14,6 @@ _LINE_END = re.compile(r"[\r\n]")  # a line break inside a quote could open a li
 def markdown_literal(text: str) -> str:
     """Corpus text escaped so markdown shows it as typed: no HTML, no formatting, no fake [9] marker."""
     return _LINE_END.sub(" ", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of each sentence of `text`, trimmed of surrounding white space."""
-    spans: list[tuple[int, int]] = []
-    cursor = 0
-    for boundary in [*(m.start() for m in _SENTENCE_END.finditer(text)), len(text)]:
-        piece = text[cursor:boundary]
-        lead = len(piece) - len(piece.lstrip())
-        start, end = cursor + lead, cursor + len(piece.rstrip())
-        if end > start:
-            spans.append((start, end))
-        cursor = boundary
-    return spans
 
 
 def cite(n: int, chunk: Chunk, start: int, end: int) -> Citation:

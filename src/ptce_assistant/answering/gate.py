@@ -1,8 +1,8 @@
 """The answerability gate: decided from retrieval evidence, before anything is composed.
 
 The small local LLM invents answers when passages are near but not on point, so whether to answer
-is never left to it. Thresholds live in Settings and were calibrated on evals/dev.jsonl only
-(see README, "Abstention").
+is never left to it. A logistic model over the evidence below decides; it is fitted on eval cases
+by `ptce eval calibrate` and shipped as data (answering/calibration.py, README "Abstention").
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import re
 from collections.abc import Sequence, Set
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from ptce_assistant.config import Settings
-from ptce_assistant.lexical import QUESTION_WORDS, french_terms, strip_accents, words
+from ptce_assistant.answering.calibration import LinearModel
+from ptce_assistant.answering.evidence import Idf, SentenceCandidate, question_terms, weighted_share
+from ptce_assistant.lexical import ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms, strip_accents
 from ptce_assistant.retrieval import Hit
 
 Refusal = Literal["injection", "chitchat", "empty"]
@@ -41,12 +42,39 @@ _CHITCHAT = re.compile(
 class Evidence(BaseModel):
     """What retrieval says about a question: the features the gate decides on."""
 
-    top_dense: float
-    coverage: float
+    top_dense: float = Field(description="Best e5 cosine between the question and a passage.")
+    dense_margin: float = Field(description="Best passage cosine minus the second best.")
+    best_sentence: float = Field(description="Best cosine between the question and one sentence of a top passage.")
+    coverage: float = Field(description="Share of the question's terms found in the top 3 passages.")
+    unknown_share: float = Field(description="IDF-weighted share of the question's terms absent from the corpus.")
     unknown_terms: list[str]
     query_terms: int
     answer_type: str | None = None
     answer_type_found: bool = True
+    unknown_names: list[str] = Field(default_factory=list, description="Names in the question the corpus never uses.")
+
+    def features(self) -> dict[str, float]:
+        """The gate model's inputs."""
+        return {
+            "top_dense": self.top_dense,
+            "dense_margin": self.dense_margin,
+            "best_sentence": self.best_sentence,
+            "coverage": self.coverage,
+            "unknown_share": self.unknown_share,
+            "answer_type_missing": float(not self.answer_type_found),
+            "unknown_name": float(bool(self.unknown_names)),
+        }
+
+
+GATE_FEATURES = (
+    "top_dense",
+    "dense_margin",
+    "best_sentence",
+    "coverage",
+    "unknown_share",
+    "answer_type_missing",
+    "unknown_name",
+)
 
 
 class GateDecision(BaseModel):
@@ -71,26 +99,62 @@ def refusal_kind(question: str) -> Refusal | None:
     return None
 
 
-def evidence_for(query: str, hits: Sequence[Hit], vocabulary: Set[str]) -> Evidence:
-    """Dense similarity of the best passage, and how much of the query the top passages cover."""
-    terms = set(french_terms(" ".join(w for w in words(query) if w not in QUESTION_WORDS)))
+def evidence_for(
+    query: str,
+    hits: Sequence[Hit],
+    candidates: Sequence[SentenceCandidate],
+    vocabulary: Set[str],
+    idf: Idf,
+    lang: str,
+) -> Evidence:
+    """The gate's features for a standalone query, its ranked passages and their scored sentences."""
+    terms = question_terms(query)
     top = hits[:3]
     covered: set[str] = set()
     for hit in top:
-        covered |= terms & set(french_terms(hit.chunk.indexed_text()))
+        covered |= set(terms) & set(french_terms(hit.chunk.indexed_text()))
     unknown = sorted(t for t in terms if t not in vocabulary)
-    dense = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
+    similarities = sorted((h.dense_similarity or 0.0 for h in hits), reverse=True) or [0.0]
     # A heading is part of what a passage says ("8 leviers au développement des PTCE ont été identifiés").
     passages = [f"{h.chunk.breadcrumb[-1]}\n{h.chunk.text}" if h.chunk.breadcrumb else h.chunk.text for h in top]
     answer_type, found = answer_type_check(query, passages, vocabulary)
     return Evidence(
-        top_dense=dense,
+        top_dense=similarities[0],
+        dense_margin=similarities[0] - (similarities[1] if len(similarities) > 1 else 0.0),
+        best_sentence=max((c.similarity for c in candidates), default=0.0),
         coverage=len(covered) / len(terms) if terms else 0.0,
+        # The corpus vocabulary is French: an English question's words say nothing about coverage.
+        unknown_share=weighted_share(terms, set(unknown), idf) if lang == "fr" else 0.0,
         unknown_terms=unknown,
         query_terms=len(terms),
         answer_type=answer_type,
         answer_type_found=found,
+        unknown_names=unknown_names(query, vocabulary),
     )
+
+
+# A capitalised word inside the question (not its first word, not after a full stop or a quote).
+_CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’-]+")
+
+
+def unknown_names(query: str, vocabulary: Set[str]) -> list[str]:
+    """Names the question uses that the corpus never does ("Bretagne", "CFE"): it asks about something else.
+
+    Added after the issue's example "Quelles coopératives agricoles de Bretagne font partie d'un PTCE ?",
+    answered with unrelated quotes; the gate model learns its weight from the eval cases.
+    """
+    names: list[str] = []
+    for match in _CAPITALISED.finditer(query):
+        before = query[: match.start()].rstrip()
+        if not before or before[-1] in '.!?:«"“(':
+            continue
+        folded = strip_accents(match[0].lower())
+        if folded in STOPWORDS or folded in QUESTION_WORDS or folded in ENGLISH_CAPITALISED:
+            continue
+        terms = french_terms(match[0])
+        if terms and not any(t in vocabulary for t in terms):
+            names.append(match[0])
+    return names
 
 
 # Expected answer types (classic QA): a question asking for an amount, a law, a year, a count or
@@ -192,23 +256,9 @@ def _counted(noun: str | None, text: str) -> bool:
     return any(french_terms(word)[:1] == stem[:1] for m in re.finditer(pattern, text) for word in m.groups() if word)
 
 
-def decide(
-    question: str,
-    query: str,
-    hits: Sequence[Hit],
-    vocabulary: Set[str],
-    settings: Settings,
-    pinned: bool = False,
-    lang: str = "fr",
-) -> GateDecision:
-    """Whether the corpus answers `query`; the reason is shown to evaluators."""
-    refusal = refusal_kind(question)
-    if refusal:
-        return GateDecision(answerable=False, confidence=0.0, reason=f"refused: {refusal}", refusal=refusal)
-    if not hits:
-        return GateDecision(answerable=False, confidence=0.0, reason="no passage retrieved")
-    evidence = evidence_for(query, hits, vocabulary)
-    confidence = _confidence(evidence)
+def decide(evidence: Evidence, model: LinearModel, pinned: bool = False) -> GateDecision:
+    """Whether the corpus answers, by the calibrated gate model; the reason is shown to evaluators."""
+    confidence = round(model.probability(evidence.features()), 3)
     if pinned:
         return GateDecision(
             answerable=True,
@@ -216,37 +266,25 @@ def decide(
             reason="list item named by the conversation",
             evidence=evidence,
         )
-    unknown_share = len(evidence.unknown_terms) / evidence.query_terms if evidence.query_terms else 1.0
+    if confidence >= model.threshold:
+        return GateDecision(answerable=True, confidence=confidence, evidence=evidence, reason="supported by retrieval")
+    return GateDecision(answerable=False, confidence=confidence, evidence=evidence, reason=_weakest(evidence))
+
+
+def refused(refusal: Refusal) -> GateDecision:
+    """The decision for a request the corpus can never answer (injection, chitchat, empty)."""
+    return GateDecision(answerable=False, confidence=0.0, reason=f"refused: {refusal}", refusal=refusal)
+
+
+def _weakest(evidence: Evidence) -> str:
+    """Why the gate abstained, in the words of its strongest signal."""
     if not evidence.answer_type_found:
-        return GateDecision(
-            answerable=False,
-            confidence=min(confidence, 0.2),
-            evidence=evidence,
-            reason=f"asks for a {evidence.answer_type} the passages do not contain",
-        )
-    if evidence.top_dense < settings.gate_min_dense:
-        return GateDecision(
-            answerable=False,
-            confidence=confidence,
-            evidence=evidence,
-            reason=f"best passage too far (cosine {evidence.top_dense:.3f} < {settings.gate_min_dense})",
-        )
-    # The corpus vocabulary is French: an English question's words say nothing about coverage.
-    if (
-        lang == "fr"
-        and unknown_share >= settings.gate_max_unknown_share
-        and evidence.top_dense < settings.gate_confident_dense
-    ):
-        return GateDecision(
-            answerable=False,
-            confidence=confidence,
-            evidence=evidence,
-            reason=f"key terms absent from the corpus: {', '.join(evidence.unknown_terms)}",
-        )
-    return GateDecision(answerable=True, confidence=confidence, evidence=evidence, reason="supported by retrieval")
-
-
-def _confidence(evidence: Evidence) -> float:
-    """A 0-1 score that grows with dense similarity and term coverage (shown, not decided on)."""
-    dense = min(max((evidence.top_dense - 0.75) / 0.15, 0.0), 1.0)
-    return round(0.6 * dense + 0.4 * evidence.coverage, 3)
+        return f"asks for a {evidence.answer_type} the passages do not contain"
+    if evidence.unknown_names:
+        return f"names what the corpus never mentions: {', '.join(evidence.unknown_names)}"
+    if evidence.unknown_terms and evidence.unknown_share >= 0.3:
+        return f"key terms absent from the corpus: {', '.join(evidence.unknown_terms)}"
+    return (
+        f"evidence too weak (best passage cosine {evidence.top_dense:.3f}, best sentence {evidence.best_sentence:.3f}, "
+        f"terms covered {evidence.coverage:.2f})"
+    )

@@ -14,10 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ptce_assistant.answering.answer import Citation, Verification
-from ptce_assistant.answering.citations import cite, markdown_literal, sentence_spans
+from ptce_assistant.answering.citations import cite, markdown_literal
 from ptce_assistant.answering.generative import NO_ANSWER
 from ptce_assistant.chunking import Chunk
-from ptce_assistant.lexical import STOPWORDS, french_terms, strip_accents, words
+from ptce_assistant.lexical import ENGLISH_CAPITALISED, STOPWORDS, french_terms, strip_accents, words
+from ptce_assistant.text import sentence_spans
 
 Lang = Literal["fr", "en"]
 
@@ -63,18 +64,43 @@ _NUMBER_WORDS: dict[str, tuple[str, ...]] = {
     "100": ("cent", "centaine"),
     "1000": ("mille", "millier"),
 }
-# Capitalised in English prose without being names of the corpus.
-# fmt: off
-_ENGLISH_CAPITALISED = frozenset({
-    "french", "france", "english", "i", "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
-})
 # Long English function words that would otherwise count as content in the cognate check.
-_ENGLISH_STOPWORDS = frozenset({
-    "about", "above", "after", "again", "among", "based", "being", "below", "between", "could", "during",
-    "every", "other", "their", "there", "these", "those", "through", "under", "until", "where", "which",
-    "while", "within", "without", "would", "should", "shall", "might", "using", "because", "however",
-})
+_ENGLISH_STOPWORDS = frozenset(
+    {
+        "about",
+        "above",
+        "after",
+        "again",
+        "among",
+        "based",
+        "being",
+        "below",
+        "between",
+        "could",
+        "during",
+        "every",
+        "other",
+        "their",
+        "there",
+        "these",
+        "those",
+        "through",
+        "under",
+        "until",
+        "where",
+        "which",
+        "while",
+        "within",
+        "without",
+        "would",
+        "should",
+        "shall",
+        "might",
+        "using",
+        "because",
+        "however",
+    }
+)
 # fmt: on
 _COGNATE_STOPWORDS = STOPWORDS | _ENGLISH_STOPWORDS
 
@@ -169,7 +195,7 @@ def _unsupported_reason(body: str, support: _Support, lang: Lang) -> str | None:
         folded = strip_accents(name.lower())
         if folded in STOPWORDS or folded in support.words or set(french_terms(name)) & support.terms:
             continue
-        if lang == "en" and (folded in _ENGLISH_CAPITALISED or folded[:_COGNATE_PREFIX] in support.prefixes):
+        if lang == "en" and (folded in ENGLISH_CAPITALISED or folded[:_COGNATE_PREFIX] in support.prefixes):
             continue
         return f"unknown name {name}"
     terms = set(french_terms(body))
@@ -212,7 +238,7 @@ def _best_quote(body: str, chunk: Chunk, lang: Lang) -> tuple[int, int, int]:
     return best
 
 
-def verify_answer(text: str, passages: Sequence[Chunk], lang: Lang = "fr") -> VerifiedText:
+def verify_answer(text: str, passages: Sequence[Chunk], lang: Lang = "fr", keep_numbers: bool = False) -> VerifiedText:
     """Check a generated draft against the passages it was given, and keep only what they support.
 
     Contract for the caller (the Assistant facade):
@@ -227,6 +253,8 @@ def verify_answer(text: str, passages: Sequence[Chunk], lang: Lang = "fr") -> Ve
       document). Markers of the draft never reach the output unrenumbered.
     - If nothing survives, `text` is "" and `citations` is empty (`is_empty`): fall back to the
       extractive answer and set `verification.fallback`.
+    - With `keep_numbers`, kept sentences keep the passage numbers they cite and no citation is made:
+      the passages are quotes the caller already cites under those numbers.
     """
     verification = Verification()
     numbers: dict[tuple[int, int, int], int] = {}
@@ -256,6 +284,9 @@ def verify_answer(text: str, passages: Sequence[Chunk], lang: Lang = "fr") -> Ve
             verification.dropped.append({"sentence": sentence.raw, "reason": reason})
             continue
 
+        if keep_numbers:
+            kept.append((sentence, cited))
+            continue
         quotes = [(n, *_best_quote(sentence.body, passages[n - 1], lang)) for n in sentence.markers]
         # Cite only the passages that contribute something, unless none measurably does (English).
         useful = [q for q in quotes if q[1] > 0] or quotes

@@ -19,6 +19,22 @@ DEPTH = 10
 NAIVE_CHUNK_SIZE, NAIVE_CHUNK_OVERLAP, NAIVE_TOP_K = 1000, 200, 4
 
 
+def word_overlap_sentence(chunk_text: str, query: str) -> tuple[int, int]:
+    """The sentence selection of sessions 1-4, kept as a baseline: the span of the passage's sentences
+    sharing (nearly) the most terms with the query."""
+    from ptce_assistant.lexical import french_terms
+    from ptce_assistant.text import sentence_spans
+
+    terms = set(french_terms(query))
+    spans = sentence_spans(chunk_text)
+    if not spans:
+        return 0, len(chunk_text)
+    scores = [len(terms & set(french_terms(chunk_text[s:e]))) for s, e in spans]
+    best = max(scores)
+    chosen = [span for span, score in zip(spans, scores, strict=True) if score >= max(best - 1, 1)] or spans[:1]
+    return chosen[0][0], chosen[-1][1]
+
+
 class Passage(BaseModel):
     """One ranked passage of a baseline: an id (a chunk id, or a naive chunk's position) and its text."""
 

@@ -19,6 +19,7 @@ from ptce_assistant.assistant import citation_is_valid
 from ptce_assistant.evals.dataset import EvalCase, covers
 
 if TYPE_CHECKING:
+    from ptce_assistant.chunking import Chunk
     from ptce_assistant.index import CorpusIndex
 
 Scores = dict[str, float | None]
@@ -35,6 +36,9 @@ RETRIEVAL_METRICS = (
     *(f"evidence@{budget}" for budget in CONTEXT_BUDGETS),
 )
 CITATION_METRICS = ("citation_validity", "evidence_hit", "citation_precision")
+# Sentence selection alone: on answered cases whose first passage covers the expected quote, is the quote
+# taken from it the expected one? The word-overlap selection of sessions 1-4 is scored beside it.
+SENTENCE_METRICS = ("right_sentence", "right_sentence_word_overlap")
 ANSWER_METRICS = (
     "abstention_accuracy",
     "false_abstention_rate",
@@ -42,7 +46,7 @@ ANSWER_METRICS = (
     "supported_sentence_rate",
     "language_match",
 )
-HEADLINE_METRICS = (*RETRIEVAL_METRICS, *CITATION_METRICS, *ANSWER_METRICS)
+HEADLINE_METRICS = (*RETRIEVAL_METRICS, *CITATION_METRICS, *SENTENCE_METRICS, *ANSWER_METRICS)
 # A case fails when it misses one of these; finer ones (hit@1, evidence@400, precision) are read in aggregate.
 CORE_METRICS = (
     "hit@5",
@@ -143,6 +147,20 @@ def citation_precision(answer: Answer, quotes: Sequence[str], index: CorpusIndex
         return None
     on_target = sum(cid in index.by_id and covers_any(index.by_id[cid].text, quotes) for cid in cited)
     return on_target / len(cited)
+
+
+def sentence_scores(answer: Answer, top: Chunk | None, quotes: Sequence[str]) -> Scores:
+    """Right sentence of the right first passage: the assistant's quote, and the word-overlap selection's."""
+    if answer.abstained or top is None or not covers_any(top.text, quotes):
+        return dict.fromkeys(SENTENCE_METRICS)
+    from ptce_assistant.evals.baselines import word_overlap_sentence
+
+    quoted = any(c.chunk_id == top.chunk_id and covers_any(c.quote, quotes) for c in answer.citations)
+    start, end = word_overlap_sentence(top.text, answer.standalone_query)
+    return {
+        "right_sentence": float(quoted),
+        "right_sentence_word_overlap": float(covers_any(top.text[start:end], quotes)),
+    }
 
 
 # Answers ---------------------------------------------------------------------------------------

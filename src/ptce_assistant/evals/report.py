@@ -7,6 +7,7 @@ import html
 import io
 import zlib
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,19 @@ from ptce_assistant.evals.metrics import (
 SCHEMA_VERSION = 1
 ASSISTANT = "assistant"
 SPLIT_ROLES = {
-    "dev": "tuning split: used to calibrate the answerability gate's thresholds (Settings.gate_*) and to "
-    "build the thesaurus (src/ptce_assistant/thesaurus.py); its numbers are optimistic.",
+    "dev": "tuning split: built the thesaurus (src/ptce_assistant/thesaurus.py) and, with the three validation "
+    "splits, fits the gate's and the sentence selector's models (src/ptce_assistant/data/calibration.json); its "
+    "numbers are optimistic.",
     "heldout": "validation split since session 2: read once in session 1 (one change then answered a failure "
     "class it revealed: English questions no longer judged by the French vocabulary gate); in session 2 it "
     "scored retrieval variants (benchmarks/retrieval_variants.py, none adopted) and its failures showed that "
-    "'et le suivant ?' was not understood (fixed); its numbers are no longer a held-out estimate.",
+    "'et le suivant ?' was not understood (fixed); since session 5 the calibration is fitted on it.",
     "heldout-blind": "validation split since session 2: written blind and run once at the end of session 1; "
-    "in session 2 it scored retrieval variants (none adopted) with its failures visible in the committed report.",
-    "heldout-blind-2": "second blind split: written at the start of session 2 by someone who saw neither the "
-    "code nor the other sets, before that session's changes, and run once at its end; the freshest estimate.",
+    "in session 2 it scored retrieval variants (none adopted); since session 5 the calibration is fitted on it.",
+    "heldout-blind-2": "validation split since session 5: written blind at the start of session 2 and run once at "
+    "its end; in session 5 the calibration is fitted on it and it chose the sentence threshold.",
+    "heldout-blind-3": "test split: written at the start of session 5 by someone who saw neither the code nor "
+    "the other sets, before that session's changes, and run once at its end; the freshest estimate.",
 }
 UNDECLARED_ROLE = "ad-hoc set: its role (tuning or held-out) is not declared."
 SYNTHETIC_STANDALONE = "standalone"
@@ -48,6 +52,9 @@ NOTES = (
     "Citation validity: every quote verbatim in its chunk and equal to document_text[start:end], every [n] "
     "of the answer resolves to a citation, and at least one citation (answered cases). Evidence hit: a "
     "cited quote covers an expected quote. Citation precision: share of distinct cited chunks covering one.",
+    "Right sentence: on answered cases whose first passage covers an expected quote, whether the answer quotes "
+    "that quote from it; right_sentence_word_overlap scores the word-overlap selection of sessions 1-4 on the "
+    "same cases (the baseline of the sentence selector).",
     "Supported-sentence rate: extractive answers (and generative turns that fell back to them) are made of "
     "verbatim quotes, so the rate is 1.0 by construction for them and is not a measurement; generated "
     "sentences are re-checked by the verifier against their cited quotes.",
@@ -196,6 +203,33 @@ def load_report(path: Path) -> EvalReport:
         raise PtceError(f"{path}: rapport illisible ({exc.strerror})") from None
     except ValueError as exc:
         raise PtceError(f"{path}: ce n'est pas un report.json d'évaluation ({str(exc).splitlines()[0]})") from None
+
+
+class WrittenModeRecord(BaseModel):
+    """What a generative eval measured of the written mode: how often its lead was dropped, how long it took."""
+
+    split: str
+    model: str
+    answered: int
+    fallback_rate: float = Field(description="Share of answered cases shown without a written lead.")
+    total_ms_p50: float | None
+
+
+def written_mode_record(report: EvalReport) -> WrittenModeRecord | None:
+    """The written mode's figures from a generative report (its last split), None for an extractive one."""
+    if report.run.mode != "generative" or not report.splits:
+        return None
+    split = list(report.splits)[-1]
+    answered = [c for c in report.cases if c.split == split and not c.abstained]
+    if not answered:
+        return None
+    return WrittenModeRecord(
+        split=split,
+        model=answered[0].model,
+        answered=len(answered),
+        fallback_rate=sum(c.verbatim_by_construction for c in answered) / len(answered),
+        total_ms_p50=report.splits[split].latency_ms.get("total", Percentiles(p50=None, p95=None, n=0)).p50,
+    )
 
 
 # Tables ----------------------------------------------------------------------------------------
@@ -362,11 +396,51 @@ def confidence_png(report: EvalReport) -> bytes:
     return _png(draw, (7, 3.5))
 
 
+RELIABILITY_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def reliability_rows(report: EvalReport) -> list[list[str]]:
+    """The gate's calibration: per confidence band, its mean confidence and the share of cases truly answerable."""
+    rows = []
+    for low, high in pairwise(RELIABILITY_BINS):
+        cases = [c for c in report.cases if low <= c.confidence < high or (high == 1.0 and c.confidence == 1.0)]
+        if not cases:
+            rows.append([f"{low:.1f}-{high:.1f}", "0", "n/a", "n/a", "n/a"])
+            continue
+        mean = sum(c.confidence for c in cases) / len(cases)
+        answerable = sum(c.answerable for c in cases) / len(cases)
+        correct = sum(is_correct(c) for c in cases) / len(cases)
+        rows.append([f"{low:.1f}-{high:.1f}", str(len(cases)), f"{mean:.2f}", f"{answerable:.2f}", f"{correct:.2f}"])
+    return rows
+
+
+RELIABILITY_HEADER = ["confidence", "cases", "mean confidence", "share answerable", "share right"]
+
+
+def reliability_png(report: EvalReport) -> bytes:
+    """Reliability curve: the gate's confidence against how often such cases are answerable."""
+
+    def draw(figure: Any) -> None:
+        axes = figure.subplots()
+        points = [(float(r[2]), float(r[3]), int(r[1])) for r in reliability_rows(report) if r[2] != "n/a"]
+        axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", color="tab:blue", label="gate")
+        for x, y, n in points:
+            axes.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        axes.set_xlabel("gate confidence (mean per band)")
+        axes.set_ylabel("share of cases answerable")
+        axes.set_title("Reliability of the answerability gate")
+        axes.legend(fontsize=8)
+
+    return _png(draw, (5, 4))
+
+
 def plots(report: EvalReport) -> dict[str, bytes]:
     """Every plot of the report as PNG bytes, by file name."""
     figures = {f"tags-{split}.png": tag_bars_png(report, split) for split in report.splits}
     figures["latency.png"] = latency_png(report)
     figures["confidence.png"] = confidence_png(report)
+    figures["reliability.png"] = reliability_png(report)
     return figures
 
 
@@ -422,6 +496,11 @@ def render_markdown(report: EvalReport, plot_dir: str = "plots") -> str:
         f"![latency]({plot_dir}/latency.png)",
         "",
         f"![confidence vs correctness]({plot_dir}/confidence.png)",
+        "",
+        "## Reliability of the gate (all splits)",
+        "",
+        *_md_table(RELIABILITY_HEADER, reliability_rows(report)),
+        f"![reliability curve]({plot_dir}/reliability.png)",
         "",
         "## Configuration",
         "",
@@ -539,6 +618,9 @@ def render_html(report: EvalReport, figures: dict[str, bytes] | None = None) -> 
         "<h2>Plots</h2>",
         _img(figures["latency.png"], "latency histogram"),
         _img(figures["confidence.png"], "confidence vs correctness"),
+        "<h2>Reliability of the gate (all splits)</h2>",
+        _html_table(RELIABILITY_HEADER, reliability_rows(report)),
+        _img(figures["reliability.png"], "reliability curve of the answerability gate"),
         "<h2>Configuration</h2>",
         _html_table(["setting", "value"], [[k, repr(v)] for k, v in report.run.settings.items()]),
     ]

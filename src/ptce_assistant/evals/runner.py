@@ -29,6 +29,7 @@ from ptce_assistant.evals.metrics import (
     latency,
     passed,
     retrieval_scores,
+    sentence_scores,
 )
 from ptce_assistant.evals.metrics import aggregate as aggregate_scores
 from ptce_assistant.evals.report import (
@@ -59,12 +60,14 @@ def evaluate_case(
 ) -> CaseRecord:
     """One case through the facade: its top-10 passages, its answer and every score."""
     quotes = case.expected_quotes
-    query, result = assistant.retrieve(case.question, case.history, k=MRR_DEPTH)
+    # Asked first: its timings then include embedding the question, which the retrieval below re-reads cached.
     answer = assistant.ask(case.question, case.history, mode=mode, llm=llm)
+    query, result = assistant.retrieve(case.question, case.history, k=MRR_DEPTH)
     scores: Scores = dict.fromkeys(RETRIEVAL_METRICS)
     if case.answerable:
         scores = retrieval_scores([h.chunk.text for h in result.hits], quotes)
     scores.update(answer_scores(case, answer, assistant.index))
+    scores.update(sentence_scores(answer, result.hits[0].chunk if result.hits else None, quotes))
     return CaseRecord(
         split=split,
         id=case.id,
@@ -131,7 +134,7 @@ def summarize_split(name: str, path: Path, cases: Sequence[CaseRecord], baseline
     groups = sorted({g for c in cases for g in c.groups})
     return SplitSummary(
         name=name,
-        path=_shown_path(path),
+        path=shown_path(path),
         role=SPLIT_ROLES.get(name, UNDECLARED_ROLE),
         n_cases=len(cases),
         n_answerable=sum(c.answerable for c in cases),
@@ -211,7 +214,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _shown_path(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """Paths inside the project are shown relative to it, those in the home folder from ~ (reports are committed)."""
     resolved = path.resolve()
     for root, prefix in ((PROJECT_ROOT, ""), (Path.home(), "~/")):
@@ -228,7 +231,7 @@ def settings_dump(settings: Settings) -> dict[str, Any]:
     """The settings without secrets (api keys, tokens), project paths made relative."""
     dump = settings.model_dump(mode="json", exclude={name for name in Settings.model_fields if _is_secret(name)})
     return {
-        name: _shown_path(Path(value)) if isinstance(getattr(settings, name), Path) else value
+        name: shown_path(Path(value)) if isinstance(getattr(settings, name), Path) else value
         for name, value in dump.items()
     }
 

@@ -1,0 +1,22 @@
+"""Text segmentation shared by every layer (a leaf: it imports nothing of the package)."""
+
+from __future__ import annotations
+
+import re
+
+# A sentence ends at . ! ? or … followed by white space and a capital, a quote or a bullet.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"A-ZÀ-ÖØ-Þ•])")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence of `text`, trimmed of surrounding white space."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for boundary in [*(m.start() for m in _SENTENCE_END.finditer(text)), len(text)]:
+        piece = text[cursor:boundary]
+        lead = len(piece) - len(piece.lstrip())
+        start, end = cursor + lead, cursor + len(piece.rstrip())
+        if end > start:
+            spans.append((start, end))
+        cursor = boundary
+    return spans
