@@ -8,6 +8,7 @@ from typing import Literal
 
 import streamlit as st
 
+import signin
 import ui
 from ptce_assistant.answering.answer import Answer
 from ptce_assistant.assistant import Assistant
@@ -15,6 +16,7 @@ from ptce_assistant.audit import AuditLog
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 from ptce_assistant.llm import llm_status
+from ptce_assistant.quotas import check_question_quota
 
 ModeChoice = Literal["extractive", "local", "openai"]
 MODES: dict[ModeChoice, str] = {
@@ -69,7 +71,7 @@ def record_feedback(audit: AuditLog, turn_id: int) -> None:
     if value is None:
         return
     try:
-        audit.add_feedback(turn_id, "up" if value == 1 else "down")
+        audit.add_feedback(turn_id, "up" if value == 1 else "down", actor=signin.current_person().subject)
     except PtceError as exc:
         st.session_state["audit_error"] = str(exc)
 
@@ -90,7 +92,9 @@ def feedback_widgets(entry: ui.ChatEntry, audit: AuditLog | None) -> None:
         )
         if st.form_submit_button("Envoyer le commentaire") and comment.strip():
             try:
-                audit.add_feedback(turn_id, "up" if rating == 1 else "down", comment)
+                audit.add_feedback(
+                    turn_id, "up" if rating == 1 else "down", comment, actor=signin.current_person().subject
+                )
                 st.success("Merci, commentaire enregistré.")
             except PtceError as exc:
                 st.warning(ui.plain(str(exc)))
@@ -118,6 +122,8 @@ def answer_live(
         final: Answer | None = None
         stream_box = None
         try:
+            if audit is not None:
+                check_question_quota(audit, signin.current_person().subject, assistant.settings)
             with st.spinner("Recherche dans le corpus…"):
                 events = assistant.stream(
                     question,
@@ -145,7 +151,11 @@ def answer_live(
         if audit is not None:
             try:
                 entry.turn_id = audit.log_turn(
-                    st.session_state["session_id"], final, assistant.index.manifest.corpus_hash, history
+                    st.session_state["session_id"],
+                    final,
+                    assistant.index.manifest.corpus_hash,
+                    history,
+                    actor=signin.current_person().subject,
                 )
             except PtceError as exc:
                 st.warning(ui.plain(f"Journal d'audit : {exc}"))

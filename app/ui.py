@@ -16,6 +16,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+import signin
+from ptce_assistant.access import Person
 from ptce_assistant.answering.answer import Answer, Citation
 from ptce_assistant.assistant import Assistant, shared_assistant
 from ptce_assistant.audit import AuditLog
@@ -27,7 +29,8 @@ from ptce_assistant.retrieval import Hit
 
 APP_TITLE = "Les PTCE et le rôle des collectivités"
 APP_DIR = Path(__file__).resolve().parent
-PAGE_LABELS = {"Evaluation": "Évaluation"}
+PAGE_LABELS = {"Evaluation": "Évaluation", "Journal": "Journal d'audit"}
+ADMIN_PAGES = frozenset({"3_Evaluation.py", "4_Journal.py"})  # hidden from readers, refused if opened
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"} | {
     ch: f"&#{ord(ch)};" for ch in "\\`*_{}[]()#+-!|~$:=%"
 }
@@ -95,14 +98,15 @@ def get_assistant() -> Assistant:
 
 
 @st.cache_resource(show_spinner=False)
-def _load_audit(path: str) -> AuditLog:
-    return AuditLog(Path(path))
+def _load_audit(path: str, retention_days: int) -> AuditLog:
+    return AuditLog(Path(path), retention_days=retention_days)
 
 
 def get_audit(assistant: Assistant) -> AuditLog | None:
-    """The audit log, or None (with a warning) when its file cannot be opened."""
+    """The audit log (applying the retention period), or None with a warning when it cannot be opened."""
+    settings = assistant.settings
     try:
-        return _load_audit(str(assistant.settings.audit_db))
+        return _load_audit(str(settings.audit_db), settings.audit_retention_days)
     except PtceError as exc:
         st.warning(plain(f"Journal d'audit indisponible : {exc}"))
         return None
@@ -127,13 +131,33 @@ def written_mode_measure() -> str | None:
     )
 
 
-def page_setup(title: str) -> None:
-    """Page config, error display without tracebacks, the French navigation and the cards' style."""
+def page_setup(title: str, admin_only: bool = False) -> Person:
+    """Page config, no tracebacks, sign-in, the French navigation and the cards' style; returns who is here.
+
+    An `admin_only` page (listed in ADMIN_PAGES) stops with one line for anyone else.
+    """
     st.set_page_config(page_title=f"{title} · PTCE", page_icon="📚", layout="centered")
     st.set_option("client.showErrorDetails", "none")  # an unexpected error never shows a traceback
     st.set_option("client.showSidebarNavigation", False)  # replaced by navigation() (French labels)
-    navigation()
+    person = signin.guard(APP_TITLE)
+    navigation(person)
+    identity(person)
     st.markdown(CSS, unsafe_allow_html=True)
+    if admin_only and not person.is_admin:
+        st.title(title)
+        st.error("Page réservée aux administrateurs.")
+        st.stop()
+    return person
+
+
+def identity(person: Person) -> None:
+    """Who is signed in, their role, and « Se déconnecter » (sign-in on); the local role otherwise."""
+    with st.sidebar:
+        if signin.sign_in_enabled():
+            st.caption(plain(f"Connecté : {person.name or person.subject} · {person.role}"))
+            st.button("Se déconnecter", icon=":material/logout:", on_click=st.logout, width="stretch")
+        else:
+            st.caption(plain(f"Sans connexion · {person.role}"))
 
 
 def page_label(page: Path) -> str:
@@ -142,12 +166,14 @@ def page_label(page: Path) -> str:
     return PAGE_LABELS.get(name, name)
 
 
-def navigation() -> None:
+def navigation(person: Person) -> None:
     """Sidebar links: the chat, then every file of pages/ in order (a new page appears by itself)."""
     try:
         with st.sidebar:
             st.page_link("streamlit_app.py", label="Questions-réponses", icon=":material/forum:")
             for page in sorted((APP_DIR / "pages").glob("*.py")):
+                if page.name in ADMIN_PAGES and not person.is_admin:
+                    continue
                 st.page_link(f"pages/{page.name}", label=page_label(page))
             st.divider()
     except StreamlitAPIException:

@@ -76,3 +76,40 @@ def corpus_copy(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / STUDY.name).write_text(STUDY.read_text(encoding="utf-8"), encoding="utf-8")
     return folder
+
+
+def reset_app() -> None:
+    """Forget the app's cached settings, assistant and resources: its next run reads the environment again."""
+    import streamlit as st
+
+    import ptce_assistant.assistant as assistant_module
+    from ptce_assistant.config import get_settings
+
+    get_settings.cache_clear()
+    assistant_module._shared = None
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, study_text: str, on_this_machine: None) -> Iterator[Path]:
+    """An isolated corpus, index and audit log, read by the app's own get_settings()."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for source in CORPUS_DIR.iterdir():
+        (corpus / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setenv("PTCE_CORPUS_DIR", str(corpus))
+    monkeypatch.setenv("PTCE_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("PTCE_AUDIT_DB", str(tmp_path / "audit.sqlite3"))
+    monkeypatch.setenv("PTCE_MODE", "extractive")
+    reset_app()
+    yield tmp_path
+    reset_app()
+
+
+@pytest.fixture
+def on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's visitor is on 127.0.0.1, the local administrator (AppTest itself has no connection)."""
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "app"))  # pages import the app's modules
+    import signin
+
+    monkeypatch.setattr(signin, "client_address", lambda: "127.0.0.1")

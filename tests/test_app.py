@@ -6,50 +6,28 @@ import html
 import re
 import sqlite3
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 import ptce_assistant.assistant as assistant_module
+from conftest import reset_app
 from ptce_assistant.answering.answer import Answer, Citation
 from ptce_assistant.assistant import ABSTENTION, Assistant
-from ptce_assistant.config import PROJECT_ROOT, get_settings
+from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.levers import find_levers, lever_question
 from ptce_assistant.llm import LlmStatus
 
 APP_DIR = PROJECT_ROOT / "app"
 APP = APP_DIR / "streamlit_app.py"
 sys.path.insert(0, str(APP_DIR))
+import signin  # noqa: E402, F401  (re-exported to the access tests)
 import ui  # noqa: E402  (the app's shared module lives next to the pages)
 
 LEVERS_QUESTION = "Quels sont les huit leviers identifiés par l'étude ?"
 TIMEOUT = 300  # the first run loads the embedding model and builds the index
-
-
-@pytest.fixture
-def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, study_text: str) -> Iterator[Path]:
-    """An isolated corpus, index and audit log, read by the app's own get_settings()."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for source in (PROJECT_ROOT / "corpus").iterdir():
-        (corpus / source.name).write_bytes(source.read_bytes())
-    monkeypatch.setenv("PTCE_CORPUS_DIR", str(corpus))
-    monkeypatch.setenv("PTCE_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("PTCE_AUDIT_DB", str(tmp_path / "audit.sqlite3"))
-    monkeypatch.setenv("PTCE_MODE", "extractive")
-    _reset()
-    yield tmp_path
-    _reset()
-
-
-def _reset() -> None:
-    get_settings.cache_clear()
-    assistant_module._shared = None
-    st.cache_resource.clear()
 
 
 def app_assistant() -> Assistant:
@@ -232,7 +210,7 @@ def test_a_question_over_the_limit_is_one_line_without_traceback(
     app_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PTCE_MAX_QUESTION_CHARS", "20")
-    _reset()
+    reset_app()
     at = start()
     assert at.chat_input[0].max_chars == 20
     at.session_state["pending_question"] = "Une question beaucoup trop longue pour la limite ?"  # e.g. from a page

@@ -1,25 +1,29 @@
-"""The SQLite audit log: turns, feedback, exports, draft eval cases, concurrent writers."""
+"""The SQLite audit log: turns, feedback, events by person, exports, purges, draft eval cases, concurrent writers."""
 
 from __future__ import annotations
 
 import csv
+import getpass
 import io
 import json
 import sqlite3
 import threading
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from ptce_assistant.answering.answer import Answer, Citation
-from ptce_assistant.audit import EXPORT_FIELDS, AuditLog
+from ptce_assistant.audit import EXPORT_FIELDS, SYSTEM_ACTOR, UNKNOWN_ACTOR, AuditLog
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 from ptce_assistant.evals.dataset import EvalCase
 from ptce_assistant.retrieval import Hit
 
+ALICE = "alice-sub"
 QUOTE = "Soutenir l'emploi et les fonctions de coordination et de recherche et développement"
 
 
@@ -66,7 +70,7 @@ def log(tmp_path: Path) -> AuditLog:
 
 def test_a_turn_is_stored_with_everything_needed_to_review_it(log: AuditLog) -> None:
     history = [Turn(role="user", content="Quels sont les leviers ?"), Turn(role="assistant", content="…")]
-    turn_id = log.log_turn("session-a", make_answer(), corpus_hash="abc123", history=history)
+    turn_id = log.log_turn("session-a", make_answer(), corpus_hash="abc123", history=history, actor=ALICE)
 
     (record,) = log.turns()
     assert record["id"] == turn_id
@@ -84,7 +88,7 @@ def test_a_turn_is_stored_with_everything_needed_to_review_it(log: AuditLog) -> 
 
 
 def test_the_log_is_a_real_sqlite_file_in_wal_mode(log: AuditLog) -> None:
-    log.log_turn("s", make_answer(), "h")
+    log.log_turn("s", make_answer(), "h", actor=ALICE)
     assert log.path.is_file()
     with sqlite3.connect(log.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -92,10 +96,10 @@ def test_the_log_is_a_real_sqlite_file_in_wal_mode(log: AuditLog) -> None:
 
 
 def test_feedback_attaches_to_its_turn_and_the_latest_rating_counts(log: AuditLog) -> None:
-    first = log.log_turn("s", make_answer("Q1 ?"), "h")
-    second = log.log_turn("s", make_answer("Q2 ?"), "h")
-    log.add_feedback(second, "down", "  la citation ne répond pas  ")
-    log.add_feedback(second, "up")
+    first = log.log_turn("s", make_answer("Q1 ?"), "h", actor=ALICE)
+    second = log.log_turn("s", make_answer("Q2 ?"), "h", actor=ALICE)
+    log.add_feedback(second, "down", "  la citation ne répond pas  ", actor=ALICE)
+    log.add_feedback(second, "up", actor=ALICE)
 
     by_id = {r["id"]: r for r in log.turns()}
     assert by_id[first]["rating"] is None
@@ -105,11 +109,11 @@ def test_feedback_attaches_to_its_turn_and_the_latest_rating_counts(log: AuditLo
 
 
 def test_feedback_on_an_unknown_turn_or_with_a_bad_rating_is_refused(log: AuditLog) -> None:
-    turn_id = log.log_turn("s", make_answer(), "h")
+    turn_id = log.log_turn("s", make_answer(), "h", actor=ALICE)
     with pytest.raises(PtceError, match="introuvable"):
-        log.add_feedback(turn_id + 1, "down")
+        log.add_feedback(turn_id + 1, "down", actor=ALICE)
     with pytest.raises(PtceError, match="inconnu"):
-        log.add_feedback(turn_id, "meh")  # type: ignore[arg-type]
+        log.add_feedback(turn_id, "meh", actor=ALICE)  # type: ignore[arg-type]
     assert log.turns()[0]["feedback"] == []
 
 
@@ -121,19 +125,19 @@ def test_an_unwritable_location_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_export_jsonl_and_csv_round_trip(log: AuditLog) -> None:
-    turn_id = log.log_turn("s", make_answer(), "h")
-    log.add_feedback(turn_id, "down", 'incomplet ; « guillemets », virgules, "quotes"')
-    log.log_turn("s", make_answer("Quelle est la capitale du Japon ?", abstained=True), "h")
+    turn_id = log.log_turn("s", make_answer(), "h", actor=ALICE)
+    log.add_feedback(turn_id, "down", 'incomplet ; « guillemets », virgules, "quotes"', actor=ALICE)
+    log.log_turn("s", make_answer("Quelle est la capitale du Japon ?", abstained=True), "h", actor=ALICE)
 
     out = io.StringIO()
-    assert log.export("jsonl", out) == 2
+    assert log.export("jsonl", out, actor=ALICE) == 2
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [r["id"] for r in rows] == [turn_id, turn_id + 1]
     assert rows[0]["rating"] == "down" and rows[0]["citations"][0]["quote"] == QUOTE
     assert rows[1]["abstained"] is True
 
     out = io.StringIO()
-    assert log.export("csv", out) == 2
+    assert log.export("csv", out, actor=ALICE) == 2
     table = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert list(table[0]) == list(EXPORT_FIELDS)
     assert table[0]["comment"] == 'incomplet ; « guillemets », virgules, "quotes"'
@@ -143,25 +147,26 @@ def test_export_jsonl_and_csv_round_trip(log: AuditLog) -> None:
 
 def test_export_refuses_an_unknown_format(log: AuditLog) -> None:
     with pytest.raises(PtceError, match="format"):
-        log.export("xml", io.StringIO())  # type: ignore[arg-type]
+        log.export("xml", io.StringIO(), actor=ALICE)  # type: ignore[arg-type]
 
 
 def test_down_rated_turns_become_draft_eval_cases(log: AuditLog) -> None:
-    liked = log.log_turn("s", make_answer("Q aimée ?"), "h")
-    log.add_feedback(liked, "up")
+    liked = log.log_turn("s", make_answer("Q aimée ?"), "h", actor=ALICE)
+    log.add_feedback(liked, "up", actor=ALICE)
     disliked = log.log_turn(
         "s",
         make_answer("Q mal notée ?"),
         "h",
         history=[Turn(role="user", content="Avant ?"), Turn(role="assistant", content="…")],
+        actor=ALICE,
     )
-    log.add_feedback(disliked, "down", "il manque le levier 8")
-    abstained = log.log_turn("s", make_answer("What is PTCE funding?", abstained=True, lang="en"), "h")
-    log.add_feedback(abstained, "down")
-    changed_mind = log.log_turn("s", make_answer("Q revue ?"), "h")
-    log.add_feedback(changed_mind, "down")
-    log.add_feedback(changed_mind, "up")
-    log.log_turn("s", make_answer("Q sans avis ?"), "h")
+    log.add_feedback(disliked, "down", "il manque le levier 8", actor=ALICE)
+    abstained = log.log_turn("s", make_answer("What is PTCE funding?", abstained=True, lang="en"), "h", actor=ALICE)
+    log.add_feedback(abstained, "down", actor=ALICE)
+    changed_mind = log.log_turn("s", make_answer("Q revue ?"), "h", actor=ALICE)
+    log.add_feedback(changed_mind, "down", actor=ALICE)
+    log.add_feedback(changed_mind, "up", actor=ALICE)
+    log.log_turn("s", make_answer("Q sans avis ?"), "h", actor=ALICE)
 
     cases = {c.id: c for c in log.draft_cases()}
     assert set(cases) == {f"feedback-{disliked}", f"feedback-{abstained}"}
@@ -199,8 +204,8 @@ def test_eight_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
             log = AuditLog(path)  # each app session opens its own handle
             barrier.wait()
             for i in range(per_thread):
-                turn_id = log.log_turn(f"session-{n}", make_answer(f"Q{n}-{i} ?"), "h")
-                log.add_feedback(turn_id, "down" if i % 2 else "up", f"avis {n}-{i}")
+                turn_id = log.log_turn(f"session-{n}", make_answer(f"Q{n}-{i} ?"), "h", actor=ALICE)
+                log.add_feedback(turn_id, "down" if i % 2 else "up", f"avis {n}-{i}", actor=ALICE)
                 with lock:
                     ids.append(turn_id)
         except BaseException as exc:  # surfaced below: a thread's failure must fail the test
@@ -226,8 +231,8 @@ def test_cli_exports_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     db = tmp_path / "audit.sqlite3"
     log = AuditLog(db)
-    turn_id = log.log_turn("s", make_answer(), "h")
-    log.add_feedback(turn_id, "down", "à revoir")
+    turn_id = log.log_turn("s", make_answer(), "h", actor=ALICE)
+    log.add_feedback(turn_id, "down", "à revoir", actor=ALICE)
     monkeypatch.setenv("PTCE_AUDIT_DB", str(db))
     get_settings.cache_clear()
     try:
@@ -254,5 +259,130 @@ def test_cli_exports_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         ]
 
         assert runner.invoke(app, ["audit", "export", "--format", "xml"]).exit_code == 2
+    finally:
+        get_settings.cache_clear()
+
+
+# Who did what, and personal data ---------------------------------------------------------------------
+BOB = "bob-sub"
+
+
+def _age(log: AuditLog, table: str, row_id: int, days: int) -> None:
+    """Backdate one row (the retention tests never wait)."""
+    old = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="milliseconds")
+    with sqlite3.connect(log.path) as conn:
+        conn.execute(f"UPDATE {table} SET created_at = ? WHERE id = ?", (old, row_id))
+
+
+def test_every_turn_feedback_and_event_records_who_did_it(log: AuditLog) -> None:
+    turn_id = log.log_turn("s", make_answer(), "h", actor=ALICE)
+    log.add_feedback(turn_id, "down", "à revoir", actor=ALICE)
+    log.log_event(BOB, "upload", {"document": "note.txt", "bytes": 120, "status": "added"})
+    log.log_event(BOB, "remove", {"document": "uploads/note.txt"})
+
+    (turn,) = log.turns()
+    assert turn["actor"] == ALICE and turn["feedback"][0]["actor"] == ALICE
+    assert [(e["actor"], e["action"]) for e in log.events()] == [(BOB, "upload"), (BOB, "remove")]
+    assert log.events(BOB)[0]["detail"] == {"document": "note.txt", "bytes": 120, "status": "added"}
+
+    out = io.StringIO()
+    log.export("csv", out, actor=BOB, table="events")
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["action"] for r in rows] == ["upload", "remove"] and rows[0]["actor"] == BOB
+    assert log.events()[-1]["action"] == "export" and log.events()[-1]["actor"] == BOB  # the export is traced
+
+
+def test_a_log_written_before_actors_were_recorded_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,"
+            " session_id TEXT NOT NULL, question TEXT NOT NULL, standalone_query TEXT NOT NULL, history TEXT NOT NULL,"
+            " mode TEXT NOT NULL, model TEXT NOT NULL, corpus_hash TEXT NOT NULL, answer TEXT NOT NULL,"
+            " citations TEXT NOT NULL, consulted TEXT NOT NULL, abstained INTEGER NOT NULL, confidence REAL NOT NULL,"
+            " lang TEXT NOT NULL, timings TEXT NOT NULL);"
+            "CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, turn_id INTEGER NOT NULL REFERENCES"
+            " turns(id), created_at TEXT NOT NULL, rating TEXT NOT NULL, comment TEXT);"
+            "INSERT INTO turns VALUES (1, '2026-11-30T10:00:00.000+00:00', 's', 'Q ?', 'Q ?', '[]', 'extractive',"
+            " 'extractive', 'h', 'R', '[]', '[]', 0, 0.5, 'fr', '{}');"
+        )
+    log = AuditLog(path)
+    log.log_turn("s", make_answer(), "h", actor=ALICE)
+    assert [t["actor"] for t in log.turns()] == [UNKNOWN_ACTOR, ALICE]
+
+
+def test_purging_one_person_erases_their_entries_and_nothing_else(log: AuditLog) -> None:
+    secret_question = "Mon voisin Jean Dupont, 12 rue des Lilas, peut-il créer un PTCE ?"
+    mine = log.log_turn("s", make_answer(secret_question), "h", actor=ALICE)
+    log.add_feedback(mine, "up", "merci", actor=ALICE)
+    log.log_event(ALICE, "upload", {"document": "alice.txt", "bytes": 10, "status": "added"})
+    theirs = log.log_turn("s", make_answer("Q de Bob ?"), "h", actor=BOB)
+    log.add_feedback(theirs, "down", actor=BOB)
+
+    with closing(sqlite3.connect(log.path)) as other:  # another session reads the log: the WAL file stays
+        other.execute("SELECT count(*) FROM turns").fetchone()
+        purged = log.purge_user(ALICE, actor="os:admin")
+        raw = b"".join(p.read_bytes() for p in log.path.parent.glob("audit.sqlite3*"))
+    assert secret_question.encode() not in raw  # overwritten, not left in free pages or the WAL
+    assert (purged.turns, purged.feedback, purged.events) == (1, 1, 1)
+    assert [t["actor"] for t in log.turns()] == [BOB] and log.turns()[0]["rating"] == "down"
+    assert log.turns(ALICE) == [] and log.events(ALICE) == []
+    (trace,) = log.events()
+    assert trace["actor"] == "os:admin" and trace["action"] == "purge"
+    assert ALICE not in json.dumps(trace)  # the trace says an erasure happened, not whose
+
+
+def test_entries_past_the_retention_period_are_purged_automatically(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    log = AuditLog(path)
+    old = log.log_turn("s", make_answer("Vieille question ?"), "h", actor=ALICE)
+    log.add_feedback(old, "down", actor=ALICE)
+    _age(log, "turns", old, days=200)
+    recent = log.log_turn("s", make_answer("Question récente ?"), "h", actor=ALICE)
+    event = log.log_event(BOB, "remove", {"document": "x.txt"})
+    _age(log, "events", event, days=181)
+
+    reopened = AuditLog(path, retention_days=180)  # what the app and the CLI do at start
+    assert [t["id"] for t in reopened.turns()] == [recent]
+    (trace,) = reopened.events()
+    assert (trace["actor"], trace["action"], trace["detail"]) == (
+        SYSTEM_ACTOR,
+        "purge",
+        {"older_than_days": 180, "rows": 3},
+    )
+    assert len(AuditLog(path, retention_days=0).turns()) == 1  # 0 keeps everything
+
+
+def test_cli_gives_one_person_their_entries_and_erases_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ptce_assistant.cli import app
+    from ptce_assistant.config import get_settings
+
+    db = tmp_path / "audit.sqlite3"
+    log = AuditLog(db)
+    log.log_turn("s", make_answer("Q d'Alice ?"), "h", actor=ALICE)
+    log.log_turn("s", make_answer("Q de Bob ?"), "h", actor=BOB)
+    log.log_event(ALICE, "upload", {"document": "a.txt", "bytes": 3, "status": "added"})
+    monkeypatch.setenv("PTCE_AUDIT_DB", str(db))
+    get_settings.cache_clear()
+    operator = f"os:{getpass.getuser()}"
+    try:
+        runner = CliRunner()
+        result = runner.invoke(app, ["audit", "export", "--user", ALICE])
+        assert result.exit_code == 0, result.output
+        assert [json.loads(line)["question"] for line in result.stdout.splitlines()] == ["Q d'Alice ?"]
+        result = runner.invoke(app, ["audit", "export", "--user", ALICE, "--events"])
+        assert [json.loads(line)["action"] for line in result.stdout.splitlines()] == ["upload"]
+        exports = [e for e in log.events() if e["action"] == "export"]
+        assert [(e["actor"], e["detail"]["one_person"]) for e in exports] == [(operator, True)] * 2
+
+        result = runner.invoke(app, ["audit", "purge", "--user", ALICE])
+        assert result.exit_code == 0, result.output
+        assert "1 tour(s), 0 avis et 1 événement(s) de cette personne effacés" in result.output
+        assert [t["actor"] for t in log.turns()] == [BOB]
+        assert log.events()[-1]["actor"] == operator and log.events()[-1]["action"] == "purge"
+
+        monkeypatch.setenv("PTCE_AUDIT_RETENTION_DAYS", "0")
+        get_settings.cache_clear()
+        assert runner.invoke(app, ["audit", "purge"]).exit_code == 2  # nothing is past an unlimited retention
     finally:
         get_settings.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ptce_assistant.audit import AuditLog
 from ptce_assistant.cli import app
 from ptce_assistant.config import get_settings
 
@@ -44,6 +46,9 @@ def test_ingest_search_ask_round_trip(env: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["ingest"])
     assert result.exit_code == 0, result.output
     assert "added" in result.output and "20 passages" in result.output
+    (trace,) = AuditLog(tmp_path / "audit.sqlite3").events()  # a corpus change, traced to the OS user
+    assert (trace["actor"], trace["action"]) == (f"os:{getpass.getuser()}", "ingest")
+    assert trace["detail"] == {"rebuild": False, "changed": 1, "rejected": 0, "chunks": 20}
 
     result = runner.invoke(app, ["search", "soutenir l'emploi de coordination", "--json", "--k", "3"])
     assert result.exit_code == 0

@@ -7,15 +7,12 @@ to the extractive answer being visible (median of 5, after app load; reported, n
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from typing import Any
 import pytest
 
 from ptce_assistant.config import PROJECT_ROOT
+from servers import free_port, serving, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -54,81 +52,46 @@ class Server:
         return self.root / "audit.sqlite3"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`ptce app` on a free localhost port, with its own corpus copy, index and audit log."""
-    root = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def running_app(
+    root: Path, env: dict[str, str] | None = None, args: Sequence[str] = (), port: int | None = None
+) -> Iterator[Server]:
+    """`ptce app` on localhost (`port`, or a free one), with its own corpus copy, index and audit log under `root`."""
     corpus = root / "corpus"
     corpus.mkdir()
     for source in (PROJECT_ROOT / "corpus").iterdir():
         (corpus / source.name).write_bytes(source.read_bytes())
-    env = {
-        **os.environ,
+    settings = {
         "PTCE_CORPUS_DIR": str(corpus),
         "PTCE_INDEX_DIR": str(root / "index"),
         "PTCE_AUDIT_DB": str(root / "audit.sqlite3"),
         "PTCE_MODE": "extractive",
     }
-    port = free_port()
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ptce_assistant.cli", "app", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # one group: stopped as a whole
-    )
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: healthy(url) or process.poll() is not None, 120, "the Streamlit server")
-        if process.poll() is not None:
-            pytest.fail(f"the app exited with {process.returncode}:\n{(root / 'server.log').read_text()}")
+    command = [sys.executable, "-m", "ptce_assistant.cli", "app", "--port", str(port), *args]
+    environment = {**os.environ, **settings, **(env or {})}
+    with serving(command, environment, root / "server.log", f"{url}/_stcore/health", "the Streamlit server") as process:
         yield Server(url, root, process)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
-def page(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A headless Chromium page with a fresh profile, the app loaded."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The app as one person runs it on their laptop (sign-in off, the browser on 127.0.0.1)."""
+    with running_app(tmp_path_factory.mktemp("e2e")) as app:
+        yield app
+
+
+@contextmanager
+def chromium(profile: Path) -> Iterator[Any]:
+    """A headless Debian Chromium context with a fresh profile."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: run scripts/setup.sh --dev (installs Debian's chromium)")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
+            str(profile),
             executable_path=str(CHROMIUM),
             args=CHROMIUM_FLAGS,
             headless=True,
@@ -136,12 +99,19 @@ def page(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
             locale="fr-FR",
         )
         try:
-            tab = context.new_page()
-            tab.goto(server.url)
-            chat_box(tab).wait_for(timeout=LOAD_TIMEOUT_MS)
-            yield tab
+            yield context
         finally:
             context.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A headless Chromium page with a fresh profile, the app loaded."""
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        tab = context.new_page()
+        tab.goto(server.url)
+        chat_box(tab).wait_for(timeout=LOAD_TIMEOUT_MS)
+        yield tab
 
 
 WATCH_FIRST_CARD = """() => {

@@ -102,7 +102,7 @@ def reports_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "reports"
 
 
-def test_page_shows_metrics_and_the_failing_case(reports_dir: Path) -> None:
+def test_page_shows_metrics_and_the_failing_case(reports_dir: Path, on_this_machine: None) -> None:
     page = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert not page.exception
     assert page.selectbox[0].options == ["extractive"]
@@ -115,9 +115,10 @@ def test_page_shows_metrics_and_the_failing_case(reports_dir: Path) -> None:
     assert "<b>?</b>" not in html
 
 
-def test_page_without_reports_says_how_to_make_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_page_without_reports_says_how_to_make_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_this_machine: None
+) -> None:
     monkeypatch.setenv("PTCE_EVAL_REPORTS_DIR", str(tmp_path))
-    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "app"))
     page = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert not page.exception
     assert "ptce eval" in page.info[0].value

@@ -1,4 +1,4 @@
-"""Documents page: what is indexed, uploads of .txt/.md/.pdf, removal of uploaded documents."""
+"""Documents page: what is indexed (everyone); uploads and removals (administrators, traced in the audit log)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+import signin
 import ui
+from ptce_assistant.access import Person, require_admin
 from ptce_assistant.assistant import Assistant
+from ptce_assistant.audit import AuditLog, EventAction
 from ptce_assistant.errors import DocumentError, PtceError
 from ptce_assistant.index import IngestReport
+from ptce_assistant.quotas import check_upload_quota
 from ptce_assistant.uploads import is_upload, remove_upload, save_upload
 
 STATUS = {"added": "ajouté", "updated": "mis à jour", "unchanged": "inchangé", "removed": "retiré"}
@@ -61,19 +65,40 @@ def ingest_with_progress(assistant: Assistant, paths: list[Path] | None) -> Inge
         bar.empty()
 
 
-def handle_uploads(assistant: Assistant, files: list[UploadedFile]) -> None:
-    """Check, save and ingest the uploaded files; one line per file says what happened."""
+def record_event(audit: AuditLog, person: Person, action: EventAction, detail: dict[str, object]) -> None:
+    """Trace a corpus change to its author; a failure to write is shown, never hidden."""
+    try:
+        audit.log_event(person.subject, action, detail)
+    except PtceError as exc:
+        st.warning(ui.plain(f"Journal d'audit : {exc}"))
+
+
+def handle_uploads(assistant: Assistant, files: list[UploadedFile], person: Person, audit: AuditLog) -> None:
+    """Check, save and ingest the uploaded files; one line per file says what happened.
+
+    Refused on the server for anyone but an administrator, and past the daily upload volume.
+    """
     settings = assistant.settings
-    saved: list[Path] = []
-    for file in files:
+    contents = [(file.name, file.getvalue()) for file in files]
+    try:
+        require_admin(person, "Ajouter des documents")
+        check_upload_quota(audit, person.subject, settings, sum(len(data) for _, data in contents))
+    except PtceError as exc:
+        st.error(ui.plain(str(exc)))
+        return
+    saved: dict[str, Path] = {}  # by saved file name: the ingestion report names files by path
+    sizes: dict[str, int] = {}
+    for name, data in contents:
         try:
-            saved.append(save_upload(settings, file.name, file.getvalue()))
+            path = save_upload(settings, name, data)
+            saved[path.name], sizes[path.name] = path, len(data)
         except DocumentError as exc:
-            st.error(ui.plain(f"{file.name} : refusé — {exc.reason}"))
+            st.error(ui.plain(f"{name} : refusé — {exc.reason}"))
+            record_event(audit, person, "upload", {"document": name, "bytes": len(data), "status": "refused"})
     if not saved:
         return
     try:
-        report = ingest_with_progress(assistant, saved)
+        report = ingest_with_progress(assistant, list(saved.values()))
     except PtceError as exc:
         st.error(ui.plain(str(exc)))
         return
@@ -85,9 +110,12 @@ def handle_uploads(assistant: Assistant, files: list[UploadedFile]) -> None:
         else:
             status = STATUS.get(outcome.status, outcome.status)
             st.success(ui.plain(f"{path.name} : {status} ({outcome.chunks} passages)"))
+        if path.name in sizes:
+            detail = {"document": path.name, "bytes": sizes[path.name], "status": outcome.status}
+            record_event(audit, person, "upload", detail)
 
 
-def uploaded_documents(assistant: Assistant) -> None:
+def uploaded_documents(assistant: Assistant, person: Person, audit: AuditLog) -> None:
     """A « Retirer » button for each uploaded document: delete the file, then sync the index."""
     uploads = [r for r in assistant.index.manifest.documents.values() if is_upload(r.path, assistant.settings)]
     if not uploads:
@@ -98,26 +126,19 @@ def uploaded_documents(assistant: Assistant) -> None:
         name_col.markdown(ui.text_html(f"{record.title} ({record.doc_id})"), unsafe_allow_html=True)
         if button_col.button("Retirer", key=f"remove-{record.doc_id}"):
             try:
+                require_admin(person, "Retirer un document")
                 remove_upload(assistant.settings, record.path)
                 with st.spinner("Mise à jour de l'index…"):
                     assistant.ingest()  # a full sync drops documents whose file is gone
+                record_event(audit, person, "remove", {"document": record.doc_id})
                 st.session_state["documents_notice"] = ui.plain(f"« {record.title} » retiré du corpus.")
             except PtceError as exc:
                 st.session_state["documents_notice_error"] = ui.plain(str(exc))
             st.rerun()
 
 
-def main() -> None:
-    """The documents page."""
-    ui.page_setup("Documents")
-    assistant = ui.get_assistant()
-    st.title("Documents du corpus")
-    if notice := st.session_state.pop("documents_notice", None):
-        st.success(notice)
-    if error := st.session_state.pop("documents_notice_error", None):
-        st.error(error)
-    table = st.container()
-
+def upload_form(assistant: Assistant, person: Person, audit: AuditLog) -> None:
+    """The uploader and its « Indexer les fichiers » button (administrators only)."""
     st.subheader("Ajouter des documents")
     limit = assistant.settings.max_upload_mb
     round_ = st.session_state.setdefault("upload_round", 0)
@@ -129,10 +150,39 @@ def main() -> None:
         key=f"uploader-{round_}",
     )
     if st.button("Indexer les fichiers", type="primary", disabled=not files):
-        handle_uploads(assistant, list(files or []))
+        handle_uploads(assistant, list(files or []), person, audit)
         st.session_state["upload_round"] = round_ + 1  # the next run shows an empty uploader
 
-    uploaded_documents(assistant)
+
+def read_only_notice() -> None:
+    """Why a reader sees no upload or removal control, and how an administrator gets them."""
+    if signin.sign_in_enabled():
+        st.info("Consultation seule : seuls les administrateurs ajoutent ou retirent des documents.")
+        return
+    st.info(
+        "Consultation seule : sans connexion, les documents ne se modifient que depuis la machine qui sert "
+        "l'application (127.0.0.1) ou avec le jeton administrateur."
+    )
+    signin.token_form()
+
+
+def main() -> None:
+    """The documents page: everyone sees the list; only administrators change it."""
+    person = ui.page_setup("Documents")
+    assistant = ui.get_assistant()
+    st.title("Documents du corpus")
+    if notice := st.session_state.pop("documents_notice", None):
+        st.success(notice)
+    if error := st.session_state.pop("documents_notice_error", None):
+        st.error(error)
+    table = st.container()
+    if not person.is_admin:
+        read_only_notice()
+    elif (audit := ui.get_audit(assistant)) is None:
+        st.warning("Ajout et retrait de documents suspendus : le journal d'audit ne peut pas les tracer.")
+    else:
+        upload_form(assistant, person, audit)
+        uploaded_documents(assistant, person, audit)
     with table:
         documents_table(assistant)
 

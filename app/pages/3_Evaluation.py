@@ -97,7 +97,7 @@ def show_split(report: EvalReport, path: Path, split: str) -> None:
     show_case(next(c for c in failing if c.id == chosen))
 
 
-ui.page_setup("Évaluation")
+ui.page_setup("Évaluation", admin_only=True)
 st.title("Évaluation hors ligne")
 paths = sorted(REPORTS_DIR.glob("*/report.json"))
 if not paths:

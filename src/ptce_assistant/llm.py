@@ -275,7 +275,7 @@ def _load_openai(settings: Settings) -> BaseChatModel:
     return ChatOpenAI(
         base_url=settings.openai_base_url,
         model=settings.openai_model,
-        api_key=SecretStr(settings.openai_api_key or "not-needed"),
+        api_key=settings.openai_api_key or SecretStr("not-needed"),
         temperature=0,
     )
 
