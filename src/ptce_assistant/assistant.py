@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -20,7 +21,10 @@ from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Settings, get_settings
 from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
 from ptce_assistant.errors import InputLimitError
+from ptce_assistant.exports import ExportFormat, answers_document, levers_document, render
+from ptce_assistant.followups import FollowUp, suggest
 from ptce_assistant.index import CorpusIndex, Ingestor, IngestReport, ProgressCallback
+from ptce_assistant.levers import Recommendation
 from ptce_assistant.lexical import detect_language, french_terms
 from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult, expanded_query
 
@@ -215,6 +219,21 @@ class Assistant:
             return
         yield StreamEvent(kind="draft", answer=draft)
         yield from self._generative(draft, llm or self.settings.llm, started)
+
+    def follow_ups(self, answer: Answer, asked: Sequence[str] = ()) -> list[FollowUp]:
+        """Two or three questions to ask next, from the corpus's outline around the answer's sources."""
+        return suggest(answer, self.index.chunks, asked)
+
+    def export(self, answers: Sequence[Answer], fmt: ExportFormat, when: datetime | None = None) -> bytes:
+        """One answer or a whole conversation as a Markdown, Word or PDF file: every quote with its source."""
+        index = self.index
+        return render(answers_document(answers, index.manifest.corpus_hash, index.by_id, when), fmt)
+
+    def export_levers(
+        self, recommendation: Recommendation, profile: str, fmt: ExportFormat, when: datetime | None = None
+    ) -> bytes:
+        """The one-page sheet of the levers ranked for a territory and stage (`profile` names it)."""
+        return render(levers_document(recommendation, profile, self.index.manifest.corpus_hash, when), fmt)
 
     def examine(self, question: str, history: Sequence[Turn] = (), lang: str = "fr") -> Findings:
         """What the corpus offers for a turn: its passages, their sentences scored, the gate's evidence."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from ptce_assistant.audit import EventAction
 from ptce_assistant.config import get_settings
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
+from ptce_assistant.exports import FORMATS, ExportFormat
 from ptce_assistant.retrieval import Hit
 
 app = typer.Typer(
@@ -234,10 +236,20 @@ def ask(
     llm: Annotated[str | None, typer.Option("--llm", help="local | openai")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON (objet Answer).")] = False,
     batch: Annotated[Path | None, typer.Option("--batch", help="Fichier JSONL de cas.")] = None,
+    export_format: Annotated[
+        str | None, typer.Option("--format", help="Exporter la réponse : md | docx | pdf (défaut : selon --out).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Fichier d'export (md sans --out : sortie standard).")
+    ] = None,
 ) -> None:
     """Poser une question : réponse sourcée, ou « le corpus ne le dit pas »."""
     if (question is None) == (batch is None):
         errors.print("Donnez soit une QUESTION, soit --batch FICHIER.jsonl.")
+        raise typer.Exit(EXIT_USAGE)
+    fmt = _export_format(export_format, out)
+    if fmt is not None and (batch is not None or as_json):
+        errors.print("--format/--out exportent une seule réponse : sans --batch ni --json.")
         raise typer.Exit(EXIT_USAGE)
     if mode not in (None, "extractive", "generative") or llm not in (None, "local", "openai"):
         errors.print("--mode vaut extractive ou generative ; --llm vaut local ou openai.")
@@ -264,7 +276,32 @@ def ask(
             answer = assistant.ask(question, turns, mode=mode, llm=backend)  # type: ignore[arg-type]
             print(answer.model_dump_json(indent=2))
             return
+        if fmt is not None:
+            data = assistant.export([assistant.ask(question, turns, mode=mode, llm=backend)], fmt)  # type: ignore[arg-type]
+            if out is None:
+                sys.stdout.buffer.write(data)
+                return
+            try:
+                out.write_bytes(data)
+            except OSError as exc:
+                raise PtceError(f"{out} : écriture impossible ({exc.strerror})") from None
+            errors.print(f"Réponse exportée : {_shown(str(out))} ({len(data)} octets)", highlight=False)
+            return
         _stream_to_console(assistant, question, turns, mode, backend)
+
+
+def _export_format(name: str | None, out: Path | None) -> ExportFormat | None:
+    """The export format from --format, else from --out's suffix; None when neither is given."""
+    if name is None and out is None:
+        return None
+    name = name or (out.suffix.lstrip(".").lower() if out is not None else "")
+    if name not in FORMATS:
+        errors.print("--format vaut md, docx ou pdf (ou donnez un --out en .md, .docx ou .pdf).")
+        raise typer.Exit(EXIT_USAGE)
+    if name != "md" and out is None:
+        errors.print(f"--format {name} écrit un fichier binaire : donnez --out FICHIER.{name}.")
+        raise typer.Exit(EXIT_USAGE)
+    return name  # type: ignore[return-value]
 
 
 def _stream_to_console(
