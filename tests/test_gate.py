@@ -7,6 +7,7 @@ import pytest
 from ptce_assistant.answering.answer_types import AnswerTypes, answer_types
 from ptce_assistant.answering.gate import refusal_kind
 from ptce_assistant.assistant import Assistant
+from ptce_assistant.conversation import Turn
 
 STUDY_SENTENCE = "L'étude, réalisée auprès d'une cinquantaine d'initiatives, fait ressortir le lien fort."
 
@@ -158,6 +159,20 @@ def test_a_heading_counts_as_what_its_passages_say(assistant: Assistant) -> None
             AnswerTypes(("count",), ("count",)),
         ),
         ("Quel rôle pour les collectivités ?", "Les collectivités soutiennent.", AnswerTypes()),
+        # A year the corpus knows is a condition, not what is asked (blind2-029).
+        ("Quel budget total en 2014 ?", "En 2014, l'étude est publiée.", AnswerTypes(("amount",), ("amount",))),
+        (
+            "Quel budget total en 2019 ?",
+            "En 2014, l'étude est publiée.",
+            AnswerTypes(("year", "amount"), ("year", "amount")),
+        ),
+        # Authors mentioned are not authors asked (blind3-002); asked, they are looked for (blind3-050).
+        ("Sur quoi les auteurs se sont-ils appuyés ?", "L'étude s'appuie sur des entretiens.", AnswerTypes()),
+        (
+            "Et qui l'a rédigée exactement ?",
+            "Le RTES a publié en mars 2014 une étude.",
+            AnswerTypes(("author",), ("author",)),
+        ),
     ],
 )
 def test_answer_types_read_from_the_question(question: str, passage: str, expected: AnswerTypes) -> None:
@@ -168,3 +183,11 @@ def test_missing_share_weighs_each_asked_type() -> None:
     assert AnswerTypes(("place", "date"), ("date",)).missing_share == 0.5
     assert AnswerTypes(("place", "date"), ("date",)).label == "place+date"
     assert AnswerTypes().missing_share == 0.0 and AnswerTypes().label is None
+
+
+def test_a_followup_is_typed_by_its_own_words(assistant: Assistant) -> None:
+    """The standalone query of "Et elle porte sur combien d'initiatives ?" repeats the previous question (blind-025)."""
+    history = [Turn(role="user", content="Qui a réalisé cette étude ?"), Turn(role="assistant", content="Le RTES.")]
+    findings = assistant.examine("Et elle porte sur combien d'initiatives ?", history, "fr")
+    assert "réalisé" in findings.query.text, "the standalone query carries the previous question"
+    assert findings.evidence.answer_type == "count"

@@ -244,7 +244,9 @@ class Assistant:
         sentences = sentence_candidates(
             vector, question_terms(expanded), result.hits, index.sentences, index.lexical.idf, self.calibration.sentence
         )
-        evidence = evidence_for(query.text, result.hits, sentences, self.vocabulary, index.lexical.idf, lang)
+        evidence = evidence_for(
+            query.text, result.hits, sentences, self.vocabulary, index.lexical.idf, lang, question=question
+        )
         return Findings(query=query, result=result, sentences=sentences, evidence=evidence)
 
     # Steps -------------------------------------------------------------------------------------

@@ -53,8 +53,11 @@ _DATE_GIVEN = re.compile(
     r"|septembre|octobre|novembre|decembre|décembre)\b",
     re.IGNORECASE,
 )
+# Asked, not mentioned: "qui l'a rédigée ?", not "sur quoi les auteurs se sont-ils appuyés ?" (blind3-002).
 _AUTHOR_ASKED = re.compile(
-    r"\b(auteurs?|redige\w*|ecrit|ecrite|chercheurs?|consultants?|who wrote|authors?|written by)\b"
+    r"\b(qui (?:\w+ )?(?:l.)?(?:a|ont) (?:redige|ecrit)\w*"
+    r"|(?:quels?|qui) (?:sont|etaient) (?:les )?(?:auteurs?|chercheurs?)"
+    r"|bureau d.etudes?|who wrote|who (?:are|were) the (?:authors?|researchers?)|written by)\b"
 )
 _AUTHOR_GIVEN = re.compile(r"\b(rédigée? par|auteurs?|écrite? par|sous la direction)\b", re.IGNORECASE)
 # "Qui a sorti cette étude ?": the organisation that published it.
@@ -113,9 +116,9 @@ def answer_types(query: str, passages: Sequence[str], vocabulary: Set[str]) -> A
         if not found():
             missing.append(kind)
 
-    years = _YEAR.findall(plain)
-    if years:
-        check("year", lambda: all(year in vocabulary for year in years))
+    # A year is a condition, not what is asked: it counts only when the corpus never mentions it.
+    if any(year not in vocabulary for year in _YEAR.findall(plain)):
+        check("year", lambda: False)
     if _MONEY_ASKED.search(plain):
         check("amount", lambda: bool(_MONEY_GIVEN.search(joined)))
     if _RATE_ASKED.search(plain):
@@ -124,7 +127,7 @@ def answer_types(query: str, passages: Sequence[str], vocabulary: Set[str]) -> A
         check("law", lambda: bool(_LAW_GIVEN.search(joined)))
     if _PUBLISHER_ASKED.search(plain):
         check("publisher", lambda: bool(_PUBLISHER_GIVEN.search(joined)))
-    elif _AUTHOR_ASKED.search(plain):
+    if _AUTHOR_ASKED.search(plain):
         check("author", lambda: bool(_AUTHOR_GIVEN.search(joined)))
     if _PERSON_ASKED.search(plain):
         check("person", lambda: bool(_PERSON_GIVEN.search(joined)))

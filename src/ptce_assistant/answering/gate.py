@@ -108,8 +108,13 @@ def evidence_for(
     vocabulary: Set[str],
     idf: Idf,
     lang: str,
+    question: str | None = None,
 ) -> Evidence:
-    """The gate's features for a standalone query, its ranked passages and their scored sentences."""
+    """The gate's features for a standalone query, its ranked passages and their scored sentences.
+
+    What is asked is read from the user's own `question` when given: a follow-up's standalone query also
+    carries the previous turn's question, whose answer type was answered then.
+    """
     terms = question_terms(query)
     top = hits[:3]
     covered: set[str] = set()
@@ -119,7 +124,7 @@ def evidence_for(
     similarities = sorted((h.dense_similarity or 0.0 for h in hits), reverse=True) or [0.0]
     # A heading is part of what a passage says ("8 leviers au développement des PTCE ont été identifiés").
     passages = [f"{h.chunk.breadcrumb[-1]}\n{h.chunk.text}" if h.chunk.breadcrumb else h.chunk.text for h in top]
-    types = answer_types(query, passages, vocabulary)
+    types = answer_types(question or query, passages, vocabulary)
     return Evidence(
         top_dense=similarities[0],
         dense_margin=similarities[0] - (similarities[1] if len(similarities) > 1 else 0.0),
