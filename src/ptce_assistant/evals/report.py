@@ -28,7 +28,7 @@ from ptce_assistant.evals.metrics import (
 SCHEMA_VERSION = 1
 ASSISTANT = "assistant"
 SPLIT_ROLES = {
-    "dev": "tuning split: built the thesaurus (src/ptce_assistant/thesaurus.py) and, with the three validation "
+    "dev": "tuning split: built the thesaurus (src/ptce_assistant/thesaurus.py) and, with the validation "
     "splits, fits the gate's and the sentence selector's models (src/ptce_assistant/data/calibration.json); its "
     "numbers are optimistic.",
     "heldout": "validation split since session 2: read once in session 1 (one change then answered a failure "
@@ -39,7 +39,9 @@ SPLIT_ROLES = {
     "in session 2 it scored retrieval variants (none adopted); since session 5 the calibration is fitted on it.",
     "heldout-blind-2": "validation split since session 5: written blind at the start of session 2 and run once at "
     "its end; in session 5 the calibration is fitted on it and it chose the sentence threshold.",
-    "heldout-blind-3": "test split: written at the start of session 5 by someone who saw neither the code nor "
+    "heldout-blind-3": "validation split since session 6: written blind at the start of session 5 and run once at "
+    "its end; its failures shaped session 6's answer types (answering/answer_types.py) and the gate is fitted on it.",
+    "heldout-blind-4": "test split: written at the start of session 6 by someone who saw neither the code nor "
     "the other sets, before that session's changes, and run once at its end; the freshest estimate.",
 }
 UNDECLARED_ROLE = "ad-hoc set: its role (tuning or held-out) is not declared."
