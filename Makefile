@@ -1,9 +1,13 @@
-# The README's two commands: `make run` and `make test`.
-.PHONY: run test lint eval bench
+# The README's commands: `make run` (extractive answers, no compiler), `make llm` (the local model of the
+# written mode: llama.cpp compiled, weights joined) and `make test` (everything, the real model included).
+.PHONY: run llm test lint eval bench
 
 run:
 	bash scripts/setup.sh
 	.venv/bin/ptce app
+
+llm:
+	bash scripts/setup.sh --llm
 
 test:
 	bash scripts/setup.sh --dev

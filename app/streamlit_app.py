@@ -37,7 +37,7 @@ def choose_mode(assistant: Assistant) -> ModeChoice:
     captions = ["Phrases vérifiées du corpus, affichées immédiatement."]
     for backend in ("local", "openai"):
         status = statuses[backend]
-        caption = f"{status.model} — disponible" if status.available else f"Indisponible : {status.reason}"
+        caption = f"{status.model} — disponible" if status.available else f"Indisponible — {status.reason}"
         if backend == "local" and (measured := ui.written_mode_measure()):
             caption += f" · {measured}"
         captions.append(caption)

