@@ -13,6 +13,7 @@ import ui
 from ptce_assistant.answering.answer import Answer
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.audit import AuditLog
+from ptce_assistant.config import Settings, get_settings
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 from ptce_assistant.llm import llm_status
@@ -31,9 +32,9 @@ EXAMPLES = (
 )
 
 
-def choose_mode(assistant: Assistant) -> ModeChoice:
+def choose_mode(settings: Settings) -> ModeChoice:
     """Sidebar selector; a backend that cannot answer is explained and replaced by the extractive mode."""
-    statuses = {backend: llm_status(assistant.settings, backend) for backend in ("local", "openai")}
+    statuses = {backend: llm_status(settings, backend) for backend in ("local", "openai")}
     captions = ["Phrases vérifiées du corpus, affichées immédiatement."]
     for backend in ("local", "openai"):
         status = statuses[backend]
@@ -49,7 +50,6 @@ def choose_mode(assistant: Assistant) -> ModeChoice:
         st.warning(f"{MODES[choice]} indisponible ({statuses[choice].reason}) : réponses en mode extractif.")
         return "extractive"
     if choice != "extractive":
-        ui.prepare_generation(assistant, choice)
         st.caption(
             "Les citations vérifiées s'affichent d'abord ; le modèle écrit ensuite une introduction d'une ou deux "
             "phrases, affichée seulement si chacune est appuyée par une citation."
@@ -169,22 +169,17 @@ def answer_live(
 
 
 def main() -> None:
-    """The chat page."""
-    ui.page_setup("Questions-réponses")
-    assistant = ui.get_assistant()
-    audit = ui.get_audit(assistant)
+    """The chat page: what needs no model is drawn first, then the models and index are waited for."""
+    ui.page_setup(ui.CHAT_TITLE)
+    settings = get_settings()
     st.session_state.setdefault("session_id", uuid.uuid4().hex)
     entries: list[ui.ChatEntry] = st.session_state.setdefault("entries", [])
 
     with st.sidebar:
-        choice = choose_mode(assistant)
+        choice = choose_mode(settings)
         if st.button("Nouvelle conversation", icon=":material/add_comment:", width="stretch"):
             entries.clear()
-        manifest = assistant.index.manifest
-        st.caption(
-            f"{len(manifest.documents)} document(s), {len(assistant.index.chunks)} passages · "
-            f"corpus {manifest.corpus_hash}"
-        )
+        corpus_line = st.empty()
 
     st.title(ui.APP_TITLE)
     st.caption(
@@ -200,14 +195,23 @@ def main() -> None:
             for example in EXAMPLES:
                 st.button(example, key=f"example-{example}", on_click=ui.queue_question, args=(example,))
 
+    typed = st.chat_input("Posez une question sur l'étude…", max_chars=settings.max_question_chars)
+
+    assistant = ui.get_assistant()  # a question typed meanwhile waits here for what is still loading
+    audit = ui.get_audit(assistant)
+    if choice != "extractive":
+        ui.prepare_generation(assistant, choice)
+    manifest = assistant.index.manifest
+    corpus_line.caption(
+        f"{len(manifest.documents)} document(s), {len(assistant.index.chunks)} passages · corpus {manifest.corpus_hash}"
+    )
     for entry in entries:
         show_entry(entry, assistant, audit)
 
-    typed = st.chat_input("Posez une question sur l'étude…", max_chars=assistant.settings.max_question_chars)
     question = typed or st.session_state.pop("pending_question", None)
     if question and question.strip():
         examples.empty()
         answer_live(question, entries, choice, assistant, audit)
 
 
-main()
+ui.open_app(main)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
+from streamlit.navigation.page import StreamlitPage
 
+import loading
 import signin
 from ptce_assistant.access import Person
 from ptce_assistant.answering.answer import Answer, Citation
-from ptce_assistant.assistant import Assistant, shared_assistant
+from ptce_assistant.assistant import Assistant
 from ptce_assistant.audit import AuditLog
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import PROJECT_ROOT
@@ -28,9 +29,29 @@ from ptce_assistant.levers import is_lever_heading
 from ptce_assistant.retrieval import Hit
 
 APP_TITLE = "Les PTCE et le rôle des collectivités"
+APP_ICON = "📚"
 APP_DIR = Path(__file__).resolve().parent
-PAGE_LABELS = {"Evaluation": "Évaluation", "Journal": "Journal d'audit"}
-ADMIN_PAGES = frozenset({"3_Evaluation.py", "4_Journal.py"})  # hidden from readers, refused if opened
+CHAT_TITLE = "Questions-réponses"
+
+
+@dataclass(frozen=True)
+class View:
+    """A page of views/ as the navigation lists it (its URL path comes from the file name: /Leviers)."""
+
+    file: str
+    title: str
+    icon: str
+    admin_only: bool = False  # hidden from readers, refused if opened
+
+
+# Not named pages/: that folder name makes Streamlit add its own English, unfiltered page list.
+VIEWS = (
+    View("1_Leviers.py", "Leviers", ":material/checklist:"),
+    View("2_Documents.py", "Documents", ":material/folder_open:"),
+    View("3_Evaluation.py", "Évaluation", ":material/monitoring:", admin_only=True),
+    View("4_Journal.py", "Journal d'audit", ":material/history:", admin_only=True),
+)
+_pages: dict[str, StreamlitPage] = {}  # the chat and every view, by file name ("" for the chat)
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"} | {
     ch: f"&#{ord(ch)};" for ch in "\\`*_{}[]()#+-!|~$:=%"
 }
@@ -62,11 +83,9 @@ class ChatEntry:
 
 
 # Resources ---------------------------------------------------------------------------------------
-@st.cache_resource(show_spinner="Chargement des modèles ; à la première utilisation, indexation du corpus…")
-def _load_assistant() -> Assistant:
-    assistant = shared_assistant()
-    assistant.ensure_index()
-    return assistant
+@st.cache_resource(show_spinner=False)
+def _loading() -> loading.Loading:
+    return loading.assistant_loading()
 
 
 @st.cache_resource(show_spinner=False)
@@ -88,13 +107,26 @@ def prepare_generation(assistant: Assistant, backend: str) -> None:
 
 
 def get_assistant() -> Assistant:
-    """The process-wide assistant with its index built; a user error stops the page with one line."""
-    try:
-        return _load_assistant()
-    except PtceError as exc:
-        st.error(plain(str(exc)))
+    """The process-wide assistant with its index built, waited for behind a progress message.
+
+    Call it after drawing what needs no model. A user error stops the page with one line (and the
+    next run tries again).
+    """
+    state = _loading()
+    if not state.done:
+        slot = st.empty()
+        with slot.status(state.stage, expanded=False) as status:
+            shown = state.stage
+            while not state.wait(0.25):
+                if state.stage != shown:
+                    shown = state.stage
+                    status.update(label=shown)
+        slot.empty()
+    if state.error is not None or state.assistant is None:
+        _loading.clear()
+        st.error(plain(str(state.error or "chargement interrompu")))
         st.stop()
-    raise AssertionError("unreachable")  # st.stop() raises
+    return state.assistant
 
 
 @st.cache_resource(show_spinner=False)
@@ -132,15 +164,13 @@ def written_mode_measure() -> str | None:
 
 
 def page_setup(title: str, admin_only: bool = False) -> Person:
-    """Page config, no tracebacks, sign-in, the French navigation and the cards' style; returns who is here.
+    """Page config, no tracebacks, sign-in, who is signed in and the cards' style; returns who is here.
 
-    An `admin_only` page (listed in ADMIN_PAGES) stops with one line for anyone else.
+    An `admin_only` page (marked so in VIEWS) stops with one line for anyone else.
     """
-    st.set_page_config(page_title=f"{title} · PTCE", page_icon="📚", layout="centered")
+    st.set_page_config(page_title=f"{title} · PTCE", page_icon=APP_ICON, layout="centered")
     st.set_option("client.showErrorDetails", "none")  # an unexpected error never shows a traceback
-    st.set_option("client.showSidebarNavigation", False)  # replaced by navigation() (French labels)
     person = signin.guard(APP_TITLE)
-    navigation(person)
     identity(person)
     st.markdown(CSS, unsafe_allow_html=True)
     if admin_only and not person.is_admin:
@@ -160,24 +190,35 @@ def identity(person: Person) -> None:
             st.caption(plain(f"Sans connexion · {person.role}"))
 
 
-def page_label(page: Path) -> str:
-    """« 3_Evaluation.py » → « Évaluation »."""
-    name = re.sub(r"^\d+_", "", page.stem).replace("_", " ")
-    return PAGE_LABELS.get(name, name)
+def open_app(chat: Callable[[], None]) -> None:
+    """The entry point: tab title and icon, viewer toolbar, then the page asked for, among those routed.
+
+    Every page is routed for everyone (each page checks who may see it); the sidebar lists, in French,
+    only those the person may open, and nothing before sign-in.
+    """
+    st.set_page_config(page_title=APP_TITLE, page_icon=APP_ICON, layout="centered")
+    st.set_option("client.toolbarMode", "viewer")  # no « Deploy » nor developer menu for the élus
+    _pages[""] = st.Page(chat, title=CHAT_TITLE, icon=":material/forum:", url_path="", default=True)
+    for view in VIEWS:
+        _pages[view.file] = st.Page(f"views/{view.file}", title=view.title, icon=view.icon)
+    page = st.navigation(list(_pages.values()), position="hidden")
+    try:
+        person: Person | None = signin.current_person()
+    except PtceError:
+        person = None  # the page itself shows the sign-in screen
+    if person is not None:
+        navigation(person)
+    page.run()
 
 
 def navigation(person: Person) -> None:
-    """Sidebar links: the chat, then every file of pages/ in order (a new page appears by itself)."""
-    try:
-        with st.sidebar:
-            st.page_link("streamlit_app.py", label="Questions-réponses", icon=":material/forum:")
-            for page in sorted((APP_DIR / "pages").glob("*.py")):
-                if page.name in ADMIN_PAGES and not person.is_admin:
-                    continue
-                st.page_link(f"pages/{page.name}", label=page_label(page))
-            st.divider()
-    except StreamlitAPIException:
-        pass  # a page run on its own (tests, `streamlit run app/pages/...`) has no other page to link to
+    """The sidebar's one list of pages, with French names, without the administrators' pages for readers."""
+    with st.sidebar:
+        st.page_link(_pages[""], label=CHAT_TITLE, icon=":material/forum:")
+        for view in VIEWS:
+            if person.is_admin or not view.admin_only:
+                st.page_link(_pages[view.file], label=view.title, icon=view.icon)
+        st.divider()
 
 
 # Escaping and HTML fragments ---------------------------------------------------------------------
@@ -339,4 +380,4 @@ def queue_question(question: str) -> None:
 def ask_in_chat(question: str) -> None:
     """Open the chat page with `question` asked (not from a callback: switch_page is ignored there)."""
     queue_question(question)
-    st.switch_page("streamlit_app.py")
+    st.switch_page(_pages[""])

@@ -6,7 +6,8 @@
 # Clones this repository (its committed HEAD) into a temporary folder, runs what `make run` runs there
 # (scripts/setup.sh: a new .venv with the extractive answer's packages, no llama.cpp; then `ptce app`)
 # with an empty model cache and index, and asks one question:
-#   - in headless Chromium when DRIVER_PYTHON (default: this checkout's .venv/bin/python) has Playwright
+#   - in headless Chromium when DRIVER_PYTHON (default: this checkout's .venv/bin/python, which `make test`
+#     fills) has Playwright
 #     and /usr/bin/chromium exists: the time runs until the answer's first source card is visible;
 #   - else through the CLI (`ptce ask`), once the app's page answers.
 # pip's own cache is kept (a fresh machine would download the same wheels once). Prints each step's time.
@@ -28,6 +29,7 @@ start=$(date +%s.%N)
 
 bash scripts/setup.sh >"$work/setup.log" 2>&1
 setup_done=$(date +%s.%N)
+echo "setup done after $(python3 -c "print(round($setup_done - $start))") s"
 
 # `make run`'s second step, in its own process group so that the trap stops all of it.
 setsid .venv/bin/ptce app --port "$port" >"$work/app.log" 2>&1 &
@@ -57,7 +59,8 @@ with sync_playwright() as p:
     browser.close()
 EOF
 else
-  how="ptce ask"
+  how="ptce ingest, then ptce ask"  # the app would build the index on the first page; the CLI asks for it
+  .venv/bin/ptce ingest >"$work/ingest.log" 2>&1
   .venv/bin/ptce ask "$question" >"$work/answer.txt"
 fi
 answered=$(date +%s.%N)

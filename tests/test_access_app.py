@@ -27,7 +27,7 @@ AUTH = {
 }
 ADMIN = {"is_logged_in": True, "sub": "alice-sub", "email": "alice@exemple.fr", "name": "Alice Admin"}
 READER = {"is_logged_in": True, "sub": "bob-sub", "email": "bob@exemple.fr", "name": "Bob Lecteur"}
-ADMIN_PAGES = ("pages/3_Evaluation.py", "pages/4_Journal.py")
+ADMIN_PAGES = ("views/3_Evaluation.py", "views/4_Journal.py")
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def has_changes_controls(at: AppTest) -> bool:
 
 
 def test_a_reader_opening_the_documents_page_directly_sees_the_list_and_no_control(remote: Path) -> None:
-    at = start("pages/2_Documents.py")
+    at = start("views/2_Documents.py")
     assert not has_changes_controls(at)
     assert "uploads/note.txt" in set(at.dataframe[0].value["Fichier"])  # the list itself is not secret
     assert any("Consultation seule" in i.value and "127.0.0.1" in i.value for i in at.info)
@@ -78,7 +78,7 @@ def test_a_reader_opening_an_administrators_page_directly_is_refused(remote: Pat
 
 
 def test_a_click_sent_after_losing_the_role_changes_nothing(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = start("pages/2_Documents.py")  # 127.0.0.1: administrator
+    at = start("views/2_Documents.py")  # 127.0.0.1: administrator
     at.file_uploader[0].set_value(("valcourt.txt", NOTE.encode(), "text/plain")).run()
     indexer = button(at, "Indexer les fichiers")
     monkeypatch.setattr(signin, "client_address", lambda: REMOTE)
@@ -95,7 +95,7 @@ def test_the_admin_token_unlocks_the_changes_for_this_session_only(
     from ptce_assistant.config import get_settings
 
     get_settings.cache_clear()
-    at = start("pages/2_Documents.py")
+    at = start("views/2_Documents.py")
     assert not has_changes_controls(at)
     at.text_input(key=signin.TOKEN_INPUT).input("mauvais-jeton-0000000000")
     at.form_submit_button[0].click().run()
@@ -104,12 +104,12 @@ def test_the_admin_token_unlocks_the_changes_for_this_session_only(
     at.form_submit_button[0].click().run()
     assert not at.exception and has_changes_controls(at)
     assert any("Sans connexion · administrateur" in c.value for c in at.caption)
-    assert not has_changes_controls(start("pages/2_Documents.py"))  # a new session asks again
+    assert not has_changes_controls(start("views/2_Documents.py"))  # a new session asks again
 
 
 # Sign-in through OpenID Connect -----------------------------------------------------------------------
 def test_with_sign_in_on_nothing_shows_before_signing_in(app_env: Path) -> None:
-    for page in (None, "pages/2_Documents.py", "pages/1_Leviers.py", *ADMIN_PAGES):
+    for page in (None, "views/2_Documents.py", "views/1_Leviers.py", *ADMIN_PAGES):
         at = signed_in({"is_logged_in": False}, page)
         assert [b.label for b in at.button] == ["Se connecter"], page
         assert not at.chat_input and not at.dataframe and not page_links(at) and not at.error
@@ -130,7 +130,7 @@ def test_a_signed_in_reader_asks_is_traced_and_cannot_change_the_corpus(
     with sqlite3.connect(app_env / "audit.sqlite3") as conn:
         assert conn.execute("SELECT actor, rating FROM feedback").fetchall() == [("bob-sub", "up")]
 
-    at.switch_page("pages/2_Documents.py").run()
+    at.switch_page("views/2_Documents.py").run()
     assert not has_changes_controls(at) and not at.get("text_input")  # no token when sign-in is on
     for page in ADMIN_PAGES:
         assert [e.value for e in signed_in(READER, page).error] == ["Page réservée aux administrateurs."]
@@ -140,12 +140,12 @@ def test_an_administrator_named_by_ptce_admins_gets_the_controls_and_the_journal
     app_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PTCE_ADMINS", "groups:ptce-admins, alice@exemple.fr")
-    at = signed_in(ADMIN, "pages/2_Documents.py")
+    at = signed_in(ADMIN, "views/2_Documents.py")
     assert has_changes_controls(at)
     assert {"Évaluation", "Journal d'audit"} <= set(page_links(at))
-    journal = signed_in(ADMIN, "pages/4_Journal.py")
+    journal = signed_in(ADMIN, "views/4_Journal.py")
     assert not journal.error and [b.label for b in journal.get("download_button")] == ["Exporter le journal"]
-    by_group = signed_in(READER | {"groups": ["ptce-admins"]}, "pages/2_Documents.py")
+    by_group = signed_in(READER | {"groups": ["ptce-admins"]}, "views/2_Documents.py")
     assert has_changes_controls(by_group)
 
 
@@ -187,7 +187,7 @@ def test_uploads_past_the_daily_volume_are_refused_with_a_french_message(
     AuditLog(app_env / "audit.sqlite3").log_event(
         "local", "upload", {"document": "gros.pdf", "bytes": 999_000, "status": "added"}
     )
-    at = start("pages/2_Documents.py")
+    at = start("views/2_Documents.py")
     at.file_uploader[0].set_value(("valcourt.txt", NOTE.encode() * 20, "text/plain")).run()
     button(at, "Indexer les fichiers").click().run()
     assert not at.exception and not at.success

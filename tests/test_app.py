@@ -226,7 +226,7 @@ GOOD = "Note pour les élus\n\nLe conseil municipal de Valcourt soutient la coop
 
 
 def test_uploads_good_and_bad_files_then_removes_the_good_one(app_env: Path) -> None:
-    at = start("pages/2_Documents.py")
+    at = start("views/2_Documents.py")
     at.file_uploader[0].set_value(
         [
             ("../note élus.txt", GOOD.encode(), "text/plain"),
@@ -266,12 +266,12 @@ HOSTILE = (
 
 
 def test_html_and_markdown_in_documents_and_questions_show_as_text(app_env: Path) -> None:
-    at = start("pages/2_Documents.py")
+    at = start("views/2_Documents.py")
     at.file_uploader[0].set_value(("jardin.md", HOSTILE.encode(), "text/markdown")).run()
     button(at, "Indexer les fichiers").click().run()
     assert any("jardin.md : ajouté" in s.value for s in at.success)
 
-    at.switch_page("streamlit_app.py").run()
+    at = start()  # the chat (a page of the navigation, not a file AppTest can switch to)
     at = ask(at, "Que propose le jardin partagé de Valmorel ? <img src=x onerror=alert(1)> **gras**")
     values = markdown(at)
     shown = "".join(values)
@@ -285,7 +285,7 @@ def test_html_and_markdown_in_documents_and_questions_show_as_text(app_env: Path
 
 # Levers -------------------------------------------------------------------------------------------
 def test_levers_page_cites_each_lever_ranks_them_and_opens_the_chat(app_env: Path) -> None:
-    at = start("pages/1_Leviers.py")
+    at = start("views/1_Leviers.py")
     values = markdown(at)
     levers = find_levers(app_assistant().index.chunks)
     assert len(levers) == 8

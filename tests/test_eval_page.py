@@ -13,7 +13,7 @@ from ptce_assistant.evals.metrics import passed
 from ptce_assistant.evals.report import CaseRecord, EvalReport, HitRecord, RunInfo
 from ptce_assistant.evals.runner import summarize_split
 
-PAGE = PROJECT_ROOT / "app" / "pages" / "3_Evaluation.py"
+PAGE = PROJECT_ROOT / "app" / "views" / "3_Evaluation.py"
 HOSTILE = "<script>alert('x')</script> **gras** [lien](http://example.com)"
 
 

@@ -533,9 +533,9 @@ def run_app(
         "false",
         "--client.showErrorDetails",
         "none",
-        # The pages draw their own French, role-aware links; set here, it holds from the first run on.
-        "--client.showSidebarNavigation",
-        "false",
+        # The élus see no « Deploy » button nor developer menu (set here: it holds from the first page on).
+        "--client.toolbarMode",
+        "viewer",
     ]
     if secrets is not None:
         if not secrets.is_file():
