@@ -199,7 +199,9 @@ def test_an_unavailable_model_is_explained_and_the_answer_stays_extractive(
         lambda settings, backend: LlmStatus(available=False, model="m", reason="à installer : make llm"),
     )
     at = start()
-    assert any(caption.startswith("Indisponible — à installer : make llm") for caption in at.radio(key="mode").proto.captions)
+    assert any(
+        caption.startswith("Indisponible — à installer : make llm") for caption in at.radio(key="mode").proto.captions
+    )
     at.radio(key="mode").set_value("local").run()
     assert any("make llm" in w.value for w in at.warning)
     at = ask(at, LEVERS_QUESTION)

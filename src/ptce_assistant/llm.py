@@ -181,7 +181,9 @@ def llm_status(settings: Settings, backend: Backend) -> LlmStatus:
     name = model_display_name(settings, backend)
     if backend == "openai":
         if not _installed("langchain_openai"):
-            return LlmStatus(available=False, model=name, reason="langchain-openai n'est pas installé : pip install -e .")
+            return LlmStatus(
+                available=False, model=name, reason="langchain-openai n'est pas installé : pip install -e ."
+            )
         # No base URL but a key means the official OpenAI endpoint, which some users do have.
         if not settings.openai_base_url and not settings.openai_api_key:
             return LlmStatus(
@@ -206,7 +208,9 @@ def llm_status(settings: Settings, backend: Backend) -> LlmStatus:
             model=name,
             reason=f"{len(missing)}/{MODEL_PARTS} parties des poids manquantes : {_INSTALL_PARTS}",
         )
-    return LlmStatus(available=True, model=name, reason="poids installés ; assemblés dans le cache à la première utilisation (~1 Go)")
+    return LlmStatus(
+        available=True, model=name, reason="poids installés ; assemblés dans le cache à la première utilisation (~1 Go)"
+    )
 
 
 _models: dict[Backend, tuple[tuple[Any, ...], BaseChatModel]] = {}
