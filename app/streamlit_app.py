@@ -100,13 +100,25 @@ def feedback_widgets(entry: ui.ChatEntry, audit: AuditLog | None) -> None:
                 st.warning(ui.plain(str(exc)))
 
 
-def show_entry(entry: ui.ChatEntry, assistant: Assistant, audit: AuditLog | None) -> None:
-    """One finished turn: question, answer with sources, feedback."""
+def answer_tools(entry: ui.ChatEntry, assistant: Assistant, entries: list[ui.ChatEntry]) -> None:
+    """Under an answer: its export, then the follow-up questions."""
+    ui.export_widget(
+        "Exporter la réponse",
+        entry.anchor,
+        "ptce-reponse",
+        lambda fmt: ui.answers_file(assistant, [entry.answer], fmt),
+    )
+    ui.follow_up_buttons(entry.answer, assistant, entry.anchor, [e.question for e in entries])
+
+
+def show_entry(entry: ui.ChatEntry, assistant: Assistant, audit: AuditLog | None, entries: list[ui.ChatEntry]) -> None:
+    """One finished turn: question, answer with sources, feedback, export and follow-ups."""
     with st.chat_message("user"):
         ui.show_html(ui.text_html(entry.question))
     with st.chat_message("assistant"):
         ui.render_answer(entry.answer, assistant, entry.anchor)
         feedback_widgets(entry, audit)
+        answer_tools(entry, assistant, entries)
 
 
 def answer_live(
@@ -166,6 +178,7 @@ def answer_live(
         with slot.container():
             ui.render_answer(final, assistant, anchor)
             feedback_widgets(entry, audit)
+            answer_tools(entry, assistant, entries)
 
 
 def main() -> None:
@@ -180,6 +193,7 @@ def main() -> None:
         if st.button("Nouvelle conversation", icon=":material/add_comment:", width="stretch"):
             entries.clear()
         corpus_line = st.empty()
+        conversation_export = st.empty()  # filled last: the conversation includes the answer just given
 
     st.title(ui.APP_TITLE)
     st.caption(
@@ -206,12 +220,20 @@ def main() -> None:
         f"{len(manifest.documents)} document(s), {len(assistant.index.chunks)} passages · corpus {manifest.corpus_hash}"
     )
     for entry in entries:
-        show_entry(entry, assistant, audit)
+        show_entry(entry, assistant, audit, entries)
 
     question = typed or st.session_state.pop("pending_question", None)
     if question and question.strip():
         examples.empty()
         answer_live(question, entries, choice, assistant, audit)
+    if entries:
+        with conversation_export.container():
+            ui.export_widget(
+                "Exporter la conversation",
+                "conversation",
+                "ptce-conversation",
+                lambda fmt: ui.answers_file(assistant, [e.answer for e in entries], fmt),
+            )
 
 
 ui.open_app(main)

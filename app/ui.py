@@ -25,6 +25,7 @@ from ptce_assistant.audit import AuditLog
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.errors import PtceError
+from ptce_assistant.exports import FORMATS, ExportFormat, file_name
 from ptce_assistant.levers import is_lever_heading
 from ptce_assistant.retrieval import Hit
 
@@ -381,3 +382,59 @@ def ask_in_chat(question: str) -> None:
     """Open the chat page with `question` asked (not from a callback: switch_page is ignored there)."""
     queue_question(question)
     st.switch_page(_pages[""])
+
+
+# Where to go next, take the answer away ----------------------------------------------------------
+def follow_up_buttons(answer: Answer, assistant: Assistant, anchor: str, asked: Sequence[str]) -> None:
+    """« Pour aller plus loin » : two or three questions from the corpus's outline, one click to ask."""
+    suggestions = assistant.follow_ups(answer, asked)
+    if not suggestions:
+        return
+    st.markdown("**Pour aller plus loin**")
+    for i, suggestion in enumerate(suggestions):
+        st.button(
+            suggestion.question,
+            key=f"followup-{anchor}-{i}",
+            icon=":material/subdirectory_arrow_right:",
+            on_click=queue_question,
+            args=(suggestion.question,),
+        )
+
+
+@st.cache_data(show_spinner="Préparation du fichier…", max_entries=64)
+def _answers_file(_assistant: Assistant, answers_json: tuple[str, ...], fmt: ExportFormat, corpus: str) -> bytes:
+    """The export of these answers (cached: a rerun does not rebuild a PDF; `corpus` keys the index)."""
+    return _assistant.export([Answer.model_validate_json(a) for a in answers_json], fmt)
+
+
+def answers_file(assistant: Assistant, answers: Sequence[Answer], fmt: ExportFormat) -> bytes:
+    """One answer or the conversation, as a file in `fmt` (built once per content and format)."""
+    corpus = assistant.index.manifest.corpus_hash
+    return _answers_file(assistant, tuple(a.model_dump_json() for a in answers), fmt, corpus)
+
+
+def export_widget(label: str, key: str, stem: str, make: Callable[[ExportFormat], bytes]) -> None:
+    """A format choice and a download button « `label` » (Markdown, Word or PDF)."""
+    left, right = st.columns([3, 2], vertical_alignment="bottom")
+    with left:
+        fmt: ExportFormat = st.selectbox(
+            f"Format ({label.lower()})",
+            list(FORMATS),
+            format_func=lambda f: FORMATS[f][0],
+            key=f"export-format-{key}",
+        )
+    with right:
+        try:
+            data = make(fmt)
+        except PtceError as exc:
+            st.warning(plain(str(exc)))
+            return
+        st.download_button(
+            label,
+            data=data,
+            file_name=file_name(stem, fmt),
+            mime=FORMATS[fmt][1],
+            key=f"export-{key}",
+            icon=":material/download:",
+            on_click="ignore",
+        )

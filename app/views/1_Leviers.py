@@ -7,6 +7,7 @@ import streamlit as st
 import ui
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.errors import PtceError
+from ptce_assistant.exports import ExportFormat
 from ptce_assistant.levers import (
     Lever,
     Stage,
@@ -29,6 +30,18 @@ def lever_card(lever: Lever, head: str, element_id: str | None = None) -> str:
     return card
 
 
+@st.cache_data(show_spinner="Préparation de la fiche…", max_entries=16)
+def _sheet_file(
+    _assistant: Assistant, territory: Territory, stage: Stage, profile: str, fmt: ExportFormat, corpus: str
+) -> bytes:
+    return _assistant.export_levers(recommend(_assistant, territory, stage), profile, fmt)
+
+
+def sheet_file(assistant: Assistant, territory: Territory, stage: Stage, profile: str, fmt: ExportFormat) -> bytes:
+    """The one-page sheet of the ranked levers (built once per profile, format and corpus)."""
+    return _sheet_file(assistant, territory, stage, profile, fmt, assistant.index.manifest.corpus_hash)
+
+
 def profile_form(assistant: Assistant) -> None:
     """Territory and stage → the levers and passages that fit, best first."""
     with st.form("profil"):
@@ -36,16 +49,23 @@ def profile_form(assistant: Assistant) -> None:
         territory = st.radio("Territoire", list(TERRITORIES), format_func=TERRITORIES.__getitem__, horizontal=True)
         stage = st.radio("Stade du PTCE", list(STAGES), format_func=STAGES.__getitem__, horizontal=True)
         submitted = st.form_submit_button("Classer les leviers")
-    if not submitted or territory is None or stage is None:
+    if submitted and territory is not None and stage is not None:
+        st.session_state["lever_profile"] = (territory, stage)  # kept while the sheet's format is chosen
+    if "lever_profile" not in st.session_state:
         return
+    territory, stage = st.session_state["lever_profile"]
     try:
         result = recommend(assistant, territory, stage)
     except PtceError as exc:
         st.error(ui.plain(str(exc)))
         return
-    st.markdown(
-        f"**Leviers classés pour un territoire {TERRITORIES[territory].lower()}, "
-        f"{STAGES[stage].lower()}** (du plus au moins pertinent selon la recherche) :"
+    profile = f"territoire {TERRITORIES[territory].lower()}, {STAGES[stage].lower()}"
+    st.markdown(f"**Leviers classés pour un {profile}** (du plus au moins pertinent selon la recherche) :")
+    ui.export_widget(
+        "Exporter la fiche",
+        f"fiche-{territory}-{stage}",
+        f"ptce-fiche-leviers-{territory}-{stage}",
+        lambda fmt: sheet_file(assistant, territory, stage, profile, fmt),
     )
     for ranked in result.levers[:3]:
         ui.show_html(lever_card(ranked.lever, f"{ranked.rank}."))
