@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import PROJECT_ROOT, Settings
+from servers import answers, free_port, stop_group, wait_until
 
 CORPUS_DIR = PROJECT_ROOT / "corpus"
 STUDY = CORPUS_DIR / "rtes-2014-ptce-role-des-collectivites.txt"
@@ -113,3 +117,68 @@ def on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     import signin
 
     monkeypatch.setattr(signin, "client_address", lambda: "127.0.0.1")
+
+
+@dataclass
+class LlmServer:
+    """`python -m llama_cpp.server` over the bundled GGUF on 127.0.0.1, behind an API key.
+
+    Tests may kill it (`kill`) and bring it back on the same port (`start`).
+    """
+
+    port: int
+    api_key: str
+    log: Path
+    settings: Settings
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """What PTCE_OPENAI_BASE_URL is set to."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        """Start the server and wait until /v1/models answers with the key."""
+        from ptce_assistant.llm_server import server_command, server_environment
+
+        env = server_environment(self.settings)
+        output = self.log.open("ab")
+        self.process = subprocess.Popen(
+            server_command(self.settings, "127.0.0.1", self.port),
+            env=env,
+            cwd=self.log.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        output.close()
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        process = self.process
+        wait_until(lambda: answers(f"{self.base_url}/models", headers) or process.poll() is not None, 180, "llama.cpp")
+        if process.poll() is not None:
+            pytest.fail(f"llama.cpp's server exited with {process.returncode}:\n{self.log.read_text(errors='replace')}")
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        """Stop the server cleanly."""
+        if self.process is not None:
+            stop_group(self.process)
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
+    """One OpenAI-compatible server for the session (the model loads once), stopped at the end."""
+    import secrets
+
+    folder = tmp_path_factory.mktemp("llm-server")
+    key = "test-" + secrets.token_urlsafe(16)
+    settings = make_settings(folder, openai_api_key=key)
+    server = LlmServer(port=free_port(), api_key=key, log=folder / "llama-server.log", settings=settings)
+    server.start()
+    yield server
+    server.stop()

@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,10 @@ def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def answers(url: str) -> bool:
+def answers(url: str, headers: dict[str, str] | None = None) -> bool:
     """The URL answers 200 (the server is up)."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
@@ -44,7 +44,13 @@ def answers(url: str) -> bool:
 
 @contextmanager
 def serving(
-    command: Sequence[str], env: dict[str, str], log: Path, ready_url: str, what: str, timeout_s: float = 120
+    command: Sequence[str],
+    env: dict[str, str],
+    log: Path,
+    ready_url: str,
+    what: str,
+    timeout_s: float = 120,
+    ready_headers: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `command` in its own process group until `ready_url` answers; stop the whole group on exit.
 
@@ -55,14 +61,20 @@ def serving(
             command, env=env, cwd=log.parent, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            wait_until(lambda: answers(ready_url) or process.poll() is not None, timeout_s, what)
+            wait_until(lambda: answers(ready_url, ready_headers) or process.poll() is not None, timeout_s, what)
             if process.poll() is not None:
                 pytest.fail(f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')}")
             yield process
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group of `process` (SIGKILL after 30 s) and reap it."""
+    with suppress(ProcessLookupError):  # the whole group has already exited
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

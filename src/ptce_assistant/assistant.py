@@ -343,7 +343,7 @@ class Assistant:
         """
         from ptce_assistant.answering.generative import stream_generation
         from ptce_assistant.answering.verify import verify_answer
-        from ptce_assistant.llm import get_chat_model, llm_status
+        from ptce_assistant.llm import failure_reason, get_chat_model, llm_status
 
         status = llm_status(self.settings, backend)
         if not status.available:
@@ -359,21 +359,24 @@ class Assistant:
         first_token: float | None = None
         try:
             chat_model = get_chat_model(self.settings, backend)
-            for token in stream_generation(chat_model, draft.question, quotes, draft.lang):
+            generation = stream_generation(chat_model, draft.question, quotes, draft.lang)
+            for token in generation:
                 if first_token is None:
                     first_token = time.perf_counter()
                 pieces.append(token)
                 yield StreamEvent(kind="token", text=token)
         except Exception as exc:  # any backend failure (server down, model error) falls back to extractive
-            yield StreamEvent(
-                kind="final", answer=draft.model_copy(update={"notice": f"LLM en erreur ({exc}) : réponse extractive."})
-            )
+            reason = failure_reason(exc, self.settings, backend, midstream=first_token is not None)
+            notice = f"LLM en erreur ({reason}) : réponse extractive."
+            yield StreamEvent(kind="final", answer=draft.model_copy(update={"notice": notice}))
             return
         lead = verify_answer("".join(pieces), quotes, draft.lang, keep_numbers=True)
         timings = {**draft.timings_ms, "generate": (time.perf_counter() - generate_started) * 1000}
         if first_token is not None:
             timings["first_token"] = (first_token - started) * 1000
-        update: dict[str, object] = {"mode": "generative", "model": status.model, "timings_ms": timings}
+        # The name the server reports (an alias may differ from PTCE_OPENAI_MODEL), else the configured one.
+        model = generation.model or status.model
+        update: dict[str, object] = {"mode": "generative", "model": model, "timings_ms": timings}
         if lead.is_empty:
             fallback = "no generated sentence was supported by the quotes"
             update["verification"] = lead.verification.model_copy(update={"fallback": fallback})

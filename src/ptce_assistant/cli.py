@@ -554,6 +554,41 @@ def run_app(
     os.execv(sys.executable, command)
 
 
+@app.command("serve-llm")
+def serve_llm(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Adresse d'écoute (défaut : celle de PTCE_OPENAI_BASE_URL).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="Port (défaut : celui de PTCE_OPENAI_BASE_URL, sinon 8080)."),
+    ] = None,
+) -> None:
+    """Servir le modèle local en API OpenAI : plusieurs instances de l'application partagent un modèle chargé."""
+    import os
+
+    from ptce_assistant.llm_server import SERVED_MODEL, listen_address, server_command, server_environment
+
+    settings = get_settings()
+    default_host, default_port = listen_address(settings)
+    host, port = host or default_host, port or default_port
+    with _user_errors():
+        command = server_command(settings, host, port)
+    key = "avec la clé PTCE_OPENAI_API_KEY" if settings.openai_api_key else "sans clé (PTCE_OPENAI_API_KEY vide)"
+    console.print(
+        f"Modèle « {SERVED_MODEL} » servi sur http://{host}:{port}/v1 {key} (Ctrl-C pour arrêter)", highlight=False
+    )
+    console.print(
+        f"Application : PTCE_LLM=openai PTCE_OPENAI_BASE_URL=http://{host}:{port}/v1 PTCE_OPENAI_MODEL={SERVED_MODEL}",
+        highlight=False,
+    )
+    import sys
+
+    sys.stdout.flush()
+    # Replaced by the server (no child process): signals reach it and nothing is left orphaned.
+    os.execve(command[0], command, server_environment(settings))
+
+
 audit_app = typer.Typer(help="Journal d'audit des questions et des avis (SQLite).", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = None
+    openai_timeout: float = Field(
+        default=60,
+        gt=0,
+        description="Seconds to wait for the server's next bytes (connection, first token, each token) before "
+        "giving the extractive answer; no retry.",
+    )
     llm_max_passages: int = 3
     llm_max_tokens: int = 320
     llm_threads: int = 2

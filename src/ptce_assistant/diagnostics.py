@@ -86,6 +86,8 @@ def run_checks(settings: Settings) -> list[Check]:
                 detail=status.model if status.available else status.reason,
             )
         )
+    if settings.openai_base_url:
+        checks.append(_served_models_check(settings))
     browser = shutil.which("chromium")
     checks.append(
         Check(
@@ -96,3 +98,24 @@ def run_checks(settings: Settings) -> list[Check]:
         )
     )
     return checks
+
+
+def _served_models_check(settings: Settings) -> Check:
+    """The models the configured OpenAI-compatible server lists; says which setting to change if ours is absent."""
+    from ptce_assistant.llm_server import served_models
+
+    name = "modèles du serveur LLM"
+    try:
+        served = served_models(settings)
+    except PtceError as exc:
+        return Check(name=name, ok=False, optional=True, detail=str(exc))
+    listed = ", ".join(served.models) or "aucun"
+    if served.has_configured:
+        return Check(name=name, ok=True, optional=True, detail=f"{served.url} : {listed}")
+    return Check(
+        name=name,
+        ok=False,
+        optional=True,
+        detail=f"PTCE_OPENAI_MODEL vaut « {settings.openai_model} », absent de {served.url} (modèles : {listed}) : "
+        "changez PTCE_OPENAI_MODEL pour l'un d'eux",
+    )

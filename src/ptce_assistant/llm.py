@@ -241,7 +241,13 @@ def _close_llama(close: Callable[[], None], lock: threading.Lock) -> None:
 def _config_key(settings: Settings, backend: Backend) -> tuple[Any, ...]:
     if backend == "local":
         return (str(settings.cache_dir), settings.llm_threads, settings.llm_max_tokens)
-    return (settings.openai_base_url, settings.openai_model, settings.openai_api_key)
+    return (
+        settings.openai_base_url,
+        settings.openai_model,
+        settings.openai_api_key,
+        settings.openai_timeout,
+        settings.llm_max_tokens,
+    )
 
 
 def _load_local(settings: Settings) -> BaseChatModel:
@@ -282,7 +288,40 @@ def _load_openai(settings: Settings) -> BaseChatModel:
         model=settings.openai_model,
         api_key=settings.openai_api_key or SecretStr("not-needed"),
         temperature=0,
+        max_tokens=settings.llm_max_tokens,
+        # Between any two bytes (connect, first token, next token): a slow server costs at most this wait.
+        timeout=settings.openai_timeout,
+        max_retries=0,  # the extractive answer is already shown: a retry would only double the wait
     )
+
+
+def failure_reason(exc: BaseException, settings: Settings, backend: Backend, midstream: bool = False) -> str:
+    """Why a generation failed, in French, naming the setting to check (never the key itself).
+
+    `midstream`: tokens had already arrived (a lost connection is then a server gone mid-answer).
+    """
+    if backend == "openai" and _installed("openai"):
+        import httpx
+        import openai
+
+        url = settings.openai_base_url or "api.openai.com"
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            return f"le serveur {url} refuse la clé d'API (HTTP {exc.status_code}) : vérifiez PTCE_OPENAI_API_KEY"
+        if isinstance(exc, openai.NotFoundError):
+            return (
+                f"le serveur {url} ne connaît pas le modèle « {settings.openai_model} » : vérifiez "
+                "PTCE_OPENAI_MODEL (« ptce doctor » liste ses modèles)"
+            )
+        if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+            return f"pas de réponse du serveur {url} en {settings.openai_timeout:g} s (PTCE_OPENAI_TIMEOUT)"
+        lost = isinstance(exc, httpx.TransportError | openai.APIConnectionError)
+        if lost and midstream:
+            return f"connexion au serveur {url} coupée pendant la réponse"
+        if lost:
+            return f"serveur {url} injoignable : vérifiez PTCE_OPENAI_BASE_URL et que le serveur tourne"
+        if isinstance(exc, openai.APIStatusError):
+            return f"le serveur {url} a répondu HTTP {exc.status_code}"
+    return f"{type(exc).__name__} : {exc}"
 
 
 def get_chat_model(settings: Settings, backend: Backend | None = None) -> BaseChatModel:

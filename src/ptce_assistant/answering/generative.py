@@ -130,17 +130,35 @@ def build_chain(chat_model: BaseChatModel, lang: Lang = "fr") -> Runnable[dict[s
     return PROMPTS[lang] | chat_model | StrOutputParser()
 
 
+class Generation:
+    """A streamed draft: iterate for its text pieces; then `model` is the name the backend reported.
+
+    An OpenAI-compatible server names the model that answered in every chunk; local models name none.
+    """
+
+    def __init__(self, chat_model: BaseChatModel, question: str, passages: Sequence[Chunk], lang: Lang) -> None:
+        self._chain = PROMPTS[lang] | chat_model
+        self._chat_model = chat_model
+        self._inputs = prompt_inputs(question, passages, lang)
+        self.model: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        with exclusive(self._chat_model):
+            for chunk in self._chain.stream(self._inputs):
+                self.model = chunk.response_metadata.get("model_name") or self.model
+                if chunk.text:
+                    yield chunk.text
+
+
 def stream_generation(
     chat_model: BaseChatModel, question: str, passages: Sequence[Chunk], lang: Lang = "fr"
-) -> Iterator[str]:
+) -> Generation:
     """Stream the model's draft answer to `question` from `passages` (pass 3-4; they are numbered 1..n).
 
     The draft is unverified: its sentences carry [n] markers that refer to `passages` by position.
     Local llama.cpp models are used by one generation at a time (others wait).
     """
-    chain = build_chain(chat_model, lang)
-    with exclusive(chat_model):
-        yield from chain.stream(prompt_inputs(question, passages, lang))
+    return Generation(chat_model, question, passages, lang)
 
 
 def prime(chat_model: BaseChatModel, lang: Lang = "fr") -> None:
