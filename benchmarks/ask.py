@@ -24,6 +24,7 @@ from harness import (
     evidence_recall,
     iterate,
     ms,
+    number,
     pair,
     parser,
     prepared_assistant,
@@ -34,6 +35,10 @@ from harness import (
 )
 
 from ptce_assistant.llm import get_chat_model
+
+# Answer.timings_ms stages: thesaurus expansion, question embedding, dense search, BM25, fusion,
+# sentence scoring, answerability gate, composition.
+STAGES = ("expand", "embed", "dense", "bm25", "fusion", "sentences", "gate", "compose")
 
 
 def main() -> None:
@@ -46,11 +51,15 @@ def main() -> None:
     cases = dev_cases()
     assistant.ask(cases[0].question)  # warm-up
     ours_ms: list[float] = []
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
     cited: list[list[str]] = []
     for run, case in iterate(cases, args.runs):
         assistant.embedder.clear_query_cache()  # every timed question is embedded, as a new one would be
         answer, elapsed = timed(assistant.ask, case.question, case.history, mode="extractive")
         ours_ms.append(elapsed)
+        for stage in STAGES:
+            if stage in answer.timings_ms:  # refusals stop before searching, abstentions before composing
+                stages[stage].append(answer.timings_ms[stage])
         if run == 0:
             cited.append([c.quote for c in answer.citations])
 
@@ -71,6 +80,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "ours_extractive_ms": ours,
         "ours_extractive_ms_same_questions": stats(same_ours),
+        "ours_stage_ms": {stage: stats(samples) for stage, samples in stages.items()},
         "naive_llm_total_ms": naive_total,
         "naive_llm_first_token_ms": naive_first,
         "naive_total_over_ours_p50": ratio(naive_total["p50"], ours["p50"]),
@@ -98,6 +108,10 @@ def main() -> None:
                 ms(ours["p50"]),
                 ms(naive_first["p50"]),
                 times(results["naive_first_token_over_ours_p50"]),
+            ),
+            Row(
+                "extractive answer, p50 per stage (ms): " + ", ".join(STAGES),
+                " / ".join(number(results["ours_stage_ms"][stage]["p50"], ".2f") for stage in STAGES),
             ),
             Row(
                 "evidence recall: ours cited vs naive top-4 context",

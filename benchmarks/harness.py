@@ -72,7 +72,9 @@ def dev_cases(path: Path = DEV_SET) -> list[EvalCase]:
 def corpus_source(settings: Settings) -> Any:
     """What NaiveLangChainBaseline reads from an Assistant (document texts, embedder), read from the files.
 
-    The tutorial pipeline loads the files itself: it does not pay for opening the project's index.
+    The tutorial pipeline loads the files itself: it does not pay for opening the project's index. It
+    embeds with the same model through sentence-transformers on torch, as the tutorial does, not with
+    the assistant's ONNX export (same vectors, cosine >= 0.9999).
     """
     from ptce_assistant.documents import discover, load_document
     from ptce_assistant.embeddings import get_embedder
@@ -81,7 +83,8 @@ def corpus_source(settings: Settings) -> Any:
     index = SimpleNamespace(
         manifest=SimpleNamespace(documents=documents), document_text=lambda doc_id: documents[doc_id].text
     )
-    return SimpleNamespace(index=index, embedder=get_embedder(settings))
+    embedder = get_embedder(settings.model_copy(update={"query_runtime": "torch"}))
+    return SimpleNamespace(index=index, embedder=embedder)
 
 
 @dataclass

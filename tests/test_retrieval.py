@@ -23,7 +23,7 @@ def test_search_reports_dense_and_lexical_ranks(assistant: Assistant) -> None:
     assert top.chunk.text.startswith("Soutenir l'emploi")
     assert top.dense_rank is not None and top.lexical_rank is not None
     assert [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
-    assert {"embed", "dense", "lexical", "search"} <= set(result.timings_ms)
+    assert {"expand", "embed", "dense", "bm25", "fusion", "search"} <= set(result.timings_ms)
 
 
 def test_paraphrase_in_everyday_words_finds_the_property_lever(assistant: Assistant) -> None:

@@ -205,8 +205,11 @@ class Assistant:
             return
         findings = self.examine(question, history, lang)
         query, hits, candidates = findings.query, findings.result.hits, findings.sentences
+        decided = time.perf_counter()
         decision = decide(findings.evidence, self.calibration.gate, pinned=query.list_item is not None)
-        timings = {**findings.result.timings_ms, "retrieve": (time.perf_counter() - started) * 1000}
+        timings = dict(findings.result.timings_ms)
+        timings["gate"] = timings.get("gate", 0.0) + (time.perf_counter() - decided) * 1000
+        timings["retrieve"] = (time.perf_counter() - started) * 1000
         base = base.model_copy(
             update={"standalone_query": query.text, "confidence": decision.confidence, "timings_ms": timings}
         )
@@ -240,13 +243,21 @@ class Assistant:
         query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
         index = self.index
         expanded = expanded_query(query.text)
+        started = time.perf_counter()
         vector = self.embedder.encode_query(expanded)  # cached: the search has just embedded it
         sentences = sentence_candidates(
             vector, question_terms(expanded), result.hits, index.sentences, index.lexical.idf, self.calibration.sentence
         )
+        scored = time.perf_counter()
         evidence = evidence_for(
             query.text, result.hits, sentences, self.vocabulary, index.lexical.idf, lang, question=question
         )
+        timings = {
+            **result.timings_ms,
+            "sentences": (scored - started) * 1000,
+            "gate": (time.perf_counter() - scored) * 1000,  # stream() adds the decision itself
+        }
+        result = result.model_copy(update={"timings_ms": timings})
         return Findings(query=query, result=result, sentences=sentences, evidence=evidence)
 
     # Steps -------------------------------------------------------------------------------------
@@ -307,6 +318,7 @@ class Assistant:
         lang: str,
         started: float,
     ) -> Answer:
+        composing = time.perf_counter()
         list_items = self._list_items(query, hits)
         text, citations = compose_extractive(
             query,
@@ -317,7 +329,9 @@ class Assistant:
             self.settings.max_answer_sentences,
             self.calibration.sentence.threshold,
         )
-        return self._finish(base.model_copy(update={"answer": text, "citations": citations}), hits, started)
+        timings = {**base.timings_ms, "compose": (time.perf_counter() - composing) * 1000}
+        update = {"answer": text, "citations": citations, "timings_ms": timings}
+        return self._finish(base.model_copy(update=update), hits, started)
 
     def _abstain(self, base: Answer, decision: GateDecision, hits: list[Hit], started: float) -> Answer:
         lang = base.lang

@@ -872,8 +872,9 @@ def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
     """
     settings = settings or get_settings()
     name = embedder_name(settings)
+    key = f"{name}|{settings.query_runtime}"
     with _EMBEDDERS_LOCK:
-        embedder = _EMBEDDERS.get(name)
+        embedder = _EMBEDDERS.get(key)
         if embedder is None:
             folder = model_folder(settings)
             encoder = None
@@ -894,7 +895,7 @@ def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
                 load=load,
                 query_encoder=encoder,
             )
-            _EMBEDDERS[name] = embedder
+            _EMBEDDERS[key] = embedder
     return embedder
 
 

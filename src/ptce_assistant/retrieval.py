@@ -32,7 +32,8 @@ class Hit(BaseModel):
 
 
 class SearchResult(BaseModel):
-    """Ranked hits for one query, with the time each stage took."""
+    """Ranked hits for one query, with the time each stage took (thesaurus expansion, question embedding,
+    dense search, BM25, fusion, optional rerank, and the whole search), in milliseconds."""
 
     query: str
     hits: list[Hit]
@@ -71,6 +72,7 @@ class HybridSearcher:
         n = max(self.settings.candidates, k)
         t0 = time.perf_counter()
         expanded = expanded_query(query)
+        te = time.perf_counter()
         vector = self.embedder.encode_query(expanded)
         t1 = time.perf_counter()
         dense = view.vectors.query(vector, n)
@@ -105,9 +107,11 @@ class HybridSearcher:
         if self.reranker:
             hits = self._rerank(query, hits)[:k]
         timings = {
-            "embed": (t1 - t0) * 1000,
+            "expand": (te - t0) * 1000,
+            "embed": (t1 - te) * 1000,
             "dense": (t2 - t1) * 1000,
-            "lexical": (t3 - t2) * 1000,
+            "bm25": (t3 - t2) * 1000,
+            "fusion": (t4 - t3) * 1000,
             **({"rerank": (time.perf_counter() - t4) * 1000} if self.reranker else {}),
             "search": (time.perf_counter() - t0) * 1000,
         }
