@@ -166,6 +166,12 @@ def test_a_heading_counts_as_what_its_passages_say(assistant: Assistant) -> None
             "En 2014, l'étude est publiée.",
             AnswerTypes(("year", "amount"), ("year", "amount")),
         ),
+        # A budget or a "quand" mentioned is not asked (blind3-010, blind3-018).
+        ("On n'a pas beaucoup de budget. Que peut apporter la collectivité ?", "Un soutien.", AnswerTypes()),
+        ("Qu'est-ce qui bloque quand on veut monter un PTCE ?", "Le manque de temps.", AnswerTypes()),
+        ("Et c'était quand ?", "En mars 2014.", AnswerTypes(("date",), ())),
+        ("When was the study published?", "En mars 2014.", AnswerTypes(("date",), ())),
+        ("What do councils do when a PTCE starts?", "Un soutien.", AnswerTypes()),
         # Authors mentioned are not authors asked (blind3-002); asked, they are looked for (blind3-050).
         ("Sur quoi les auteurs se sont-ils appuyés ?", "L'étude s'appuie sur des entretiens.", AnswerTypes()),
         (

@@ -35,9 +35,12 @@ class AnswerTypes:
 
 
 # Asked: patterns over the question, lower-cased and without accents. Given: over the passages.
+# An amount asked, not a budget mentioned: "quel budget ?", not "on n'a pas beaucoup de budget" (blind3-010).
+_MONEY_NOUN = r"(?:budgets?|montants?|couts?|salaires?|tarifs?|prix|chiffre d.affaires|sommes?|financements?)"
 _MONEY_ASKED = re.compile(
-    r"\b(budgets?|montants?|couts?|coute\w*|euros?|salaires?|tarifs?|prix|chiffre d.affaires"
-    r"|how much|combien (d.argent|verse\w*|coute\w*|mett\w+|invest\w+|donn\w+)|put in|spend|turnover|revenue)\b|€"
+    rf"\b(?:(?:quel(?:le)?s?|what|which) (?:\w+ ){{0,3}}?{_MONEY_NOUN}|{_MONEY_NOUN} (?:de|du|des|d.)? ?\w* ?\?"
+    r"|how much|combien (?:d.argent|d.euros|verse\w*|coute\w*|mett\w+|invest\w+|donn\w+)"
+    r"|what (?:\w+ )?(?:budget|amount|turnover|revenue)|put in|spend)\b|€"
 )
 _MONEY_GIVEN = re.compile(r"€|\beuros?\b|\d\s?(k|m)€", re.IGNORECASE)
 _RATE_ASKED = re.compile(
@@ -47,7 +50,12 @@ _RATE_ASKED = re.compile(
 _RATE_GIVEN = re.compile(r"%|\bpour ?cent\b|\bpourcentage|\btaux\b|\bla moitié\b|\bun tiers\b|\bun quart\b")
 _LAW_ASKED = re.compile(r"\b(lois?|decrets?|article de loi|cadre (legal|juridique)|laws?|legislation|statute)\b")
 _LAW_GIVEN = re.compile(r"\b(lois?|décrets?|article)\b", re.IGNORECASE)
-_DATE_ASKED = re.compile(r"\b(quand|en quelle annee|a quelle date|depuis quand|when|what year|which year|since when)\b")
+# "Quand" asked, not the conjunction: "c'était quand ?", not "quand on veut monter…" (blind3-018).
+_DATE_ASKED = re.compile(
+    r"(?:^|[.?!,]\s*|\bet |\bc.etait |\bc.est |\bdepuis |\bjusqu.a )quand\b|\bquand (?:est-ce|a-t|ont-|sont-|fut\b)"
+    r"|\bquand\s*\?|\b(?:en quelle annee|a quelle date|what year|which year|since when)\b"
+    r"|(?:^|[.?!,]\s*)when\b|\bwhen (?:was|were|did|is|does|do|will|has|have|had)\b"
+)
 _DATE_GIVEN = re.compile(
     r"\b(1[89]\d\d|20\d\d|janvier|fevrier|février|mars|avril|mai|juin|juillet|aout|août"
     r"|septembre|octobre|novembre|decembre|décembre)\b",
