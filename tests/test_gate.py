@@ -166,6 +166,14 @@ def test_a_heading_counts_as_what_its_passages_say(assistant: Assistant) -> None
             "En 2014, l'étude est publiée.",
             AnswerTypes(("year", "amount"), ("year", "amount")),
         ),
+        # An amount asked with the verb after "combien" (blind3-051, blind3-052), authors asked by "quels" (dev-059).
+        ("Et le DLA, ça coûte combien à la structure ?", "Le DLA accompagne.", AnswerTypes(("amount",), ("amount",))),
+        ("Combien la région met-elle en subvention ?", "La région soutient.", AnswerTypes(("amount",), ("amount",))),
+        (
+            "Quels chercheurs ou consultants ont rédigé l'étude ?",
+            "Le RTES a publié.",
+            AnswerTypes(("author",), ("author",)),
+        ),
         # A budget or a "quand" mentioned is not asked (blind3-010, blind3-018).
         ("On n'a pas beaucoup de budget. Que peut apporter la collectivité ?", "Un soutien.", AnswerTypes()),
         ("Qu'est-ce qui bloque quand on veut monter un PTCE ?", "Le manque de temps.", AnswerTypes()),

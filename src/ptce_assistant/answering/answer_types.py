@@ -39,7 +39,8 @@ class AnswerTypes:
 _MONEY_NOUN = r"(?:budgets?|montants?|couts?|salaires?|tarifs?|prix|chiffre d.affaires|sommes?|financements?)"
 _MONEY_ASKED = re.compile(
     rf"\b(?:(?:quel(?:le)?s?|what|which) (?:\w+ ){{0,3}}?{_MONEY_NOUN}|{_MONEY_NOUN} (?:de|du|des|d.)? ?\w* ?\?"
-    r"|how much|combien (?:d.argent|d.euros|verse\w*|coute\w*|mett\w+|invest\w+|donn\w+)"
+    r"|how much|combien (?:d.argent|d.euros)|combien (?:\w+ ){0,3}?(?:met|verse|coute|invest|donn|depens|pai|pay)\w*"
+    r"|coute\w* combien"
     r"|what (?:\w+ )?(?:budget|amount|turnover|revenue)|put in|spend)\b|€"
 )
 _MONEY_GIVEN = re.compile(r"€|\beuros?\b|\d\s?(k|m)€", re.IGNORECASE)
@@ -63,7 +64,7 @@ _DATE_GIVEN = re.compile(
 )
 # Asked, not mentioned: "qui l'a rédigée ?", not "sur quoi les auteurs se sont-ils appuyés ?" (blind3-002).
 _AUTHOR_ASKED = re.compile(
-    r"\b(qui (?:\w+ )?(?:l.)?(?:a|ont) (?:redige|ecrit)\w*"
+    r"\b((?:qui|quel(?:le)?s?) (?:\w+ ){0,3}?(?:l.)?(?:a|ont) (?:redige|ecrit)\w*"
     r"|(?:quels?|qui) (?:sont|etaient) (?:les )?(?:auteurs?|chercheurs?)"
     r"|bureau d.etudes?|who wrote|who (?:are|were) the (?:authors?|researchers?)|written by)\b"
 )
