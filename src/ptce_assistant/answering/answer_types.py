@@ -36,12 +36,15 @@ class AnswerTypes:
 
 # Asked: patterns over the question, lower-cased and without accents. Given: over the passages.
 # An amount asked, not a budget mentioned: "quel budget ?", not "on n'a pas beaucoup de budget" (blind3-010).
-_MONEY_NOUN = r"(?:budgets?|montants?|couts?|salaires?|tarifs?|prix|chiffre d.affaires|sommes?|financements?)"
+_MONEY_NOUN = (
+    r"(?:budgets?|montants?|couts?|salaires?|tarifs?|prix|chiffre d.affaires|sommes?|financements?"
+    r"|costs?|salar(?:y|ies)|prices?|amounts?|turnover|revenue)"
+)
 _MONEY_ASKED = re.compile(
-    rf"\b(?:(?:quel(?:le)?s?|what|which) (?:\w+ ){{0,3}}?{_MONEY_NOUN}|{_MONEY_NOUN} (?:de|du|des|d.)? ?\w* ?\?"
+    rf"\b(?:(?:quel(?:le)?s?|what|which) (?:\w+ ){{0,4}}?{_MONEY_NOUN}|{_MONEY_NOUN} (?:de|du|des|d.)? ?\w* ?\?"
     r"|how much|combien (?:d.argent|d.euros)|combien (?:\w+ ){0,3}?(?:met|verse|coute|invest|donn|depens|pai|pay)\w*"
     r"|coute\w* combien"
-    r"|what (?:\w+ )?(?:budget|amount|turnover|revenue)|put in|spend)\b|€"
+    r"|put in|spend)\b|€"
 )
 _MONEY_GIVEN = re.compile(r"€|\beuros?\b|\d\s?(k|m)€", re.IGNORECASE)
 _RATE_ASKED = re.compile(
