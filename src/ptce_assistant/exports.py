@@ -115,6 +115,12 @@ def _chunk_source(chunk: Chunk, lang: Lang, head: str) -> str:
     return source_line(citation, chunk, lang, head)
 
 
+def _still_quoted(citation: Citation, chunks: Mapping[str, Chunk]) -> Chunk | None:
+    """The citation's chunk if it still holds the quote (after a re-ingestion its list position may differ)."""
+    chunk = chunks.get(citation.chunk_id)
+    return chunk if chunk is not None and citation.quote in chunk.text else None
+
+
 def _language(answers: Sequence[Answer]) -> Lang:
     """English labels only when every answer is in English."""
     return "en" if answers and all(a.lang == "en" for a in answers) else "fr"
@@ -141,7 +147,7 @@ def answers_document(
             blocks.append(Block("label", labels["sources"]))
         for citation in answer.citations:
             blocks += [
-                Block("source", source_line(citation, chunks.get(citation.chunk_id), answer.lang)),
+                Block("source", source_line(citation, _still_quoted(citation, chunks), answer.lang)),
                 Block("quote", f"« {citation.quote} »"),
             ]
         if answer.abstained and answer.consulted:
