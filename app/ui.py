@@ -59,17 +59,22 @@ _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"
 _MARKER = re.compile(r"\[(\d+)\]")
 _MARKDOWN_SYMBOL = re.compile(r"([\\`*_\[\]#|~$<>&])")  # links, emphasis, code, math, tables, HTML
 
+# Colours checked by axe-core on the light theme (`ptce app` sets it): every text at least 4.5:1 on its
+# background (docs/accessibility.md). Streamlit fades captions and blockquotes (opacity .6) below that.
 CSS = """<style>
 .ptce-answer { line-height: 1.6; }
-.ptce-ref { text-decoration: none; font-weight: 600; }
+.ptce-ref { text-decoration: underline; text-underline-offset: 2px; font-weight: 600; }
+.ptce-ref:focus-visible { outline: 2px solid #1f5fbf; outline-offset: 2px; }
 .ptce-card { border: 1px solid rgba(128,128,128,.35); border-radius: .5rem; padding: .6rem .8rem;
   margin: .4rem 0 .6rem 0; scroll-margin-top: 4rem; }
-.ptce-card:target { outline: 2px solid #f0b400; }
+.ptce-card:target { outline: 2px solid #8a5200; }
 .ptce-card-head { font-size: .95rem; }
-.ptce-num { display: inline-block; min-width: 2rem; font-weight: 700; color: #b36b00; }
-.ptce-where { color: rgba(110,110,110,1); font-size: .85rem; margin: .1rem 0 .4rem 0; }
-.ptce-passage { border-left: 3px solid rgba(128,128,128,.4); padding-left: .7rem; margin: 0; }
-.ptce-passage mark { background: #ffe58a; color: inherit; padding: 0 .1rem; }
+.ptce-num { display: inline-block; min-width: 2rem; font-weight: 700; color: #8a5200; }
+.ptce-where { color: #595959; font-size: .85rem; margin: .1rem 0 .4rem 0; }
+.ptce-card .ptce-passage { color: inherit; opacity: 1; border-left: 3px solid rgba(128,128,128,.6); padding-left: .7rem;
+  margin: 0; }
+.ptce-passage mark { background: #ffe58a; color: #1a1a1a; padding: 0 .1rem; }
+[data-testid="stCaptionContainer"] { opacity: 1; color: #595959; }
 </style>"""
 
 

@@ -99,7 +99,7 @@ def main() -> None:
     profile_form(assistant)
     st.divider()
     for lever in levers:
-        st.subheader(f"Levier {lever.position} sur {lever.count}")
+        st.header(f"Levier {lever.position} sur {lever.count}")
         ui.show_html(lever_card(lever, f"{lever.position}.", f"levier-{lever.position}"))
         with st.expander("Passages liés : rôle des collectivités, spécificités du rural"):
             try:

@@ -120,7 +120,7 @@ def uploaded_documents(assistant: Assistant, person: Person, audit: AuditLog) ->
     uploads = [r for r in assistant.index.manifest.documents.values() if is_upload(r.path, assistant.settings)]
     if not uploads:
         return
-    st.subheader("Documents téléversés")
+    st.header("Documents téléversés")
     for record in uploads:
         name_col, button_col = st.columns([4, 1], vertical_alignment="center")
         name_col.markdown(ui.text_html(f"{record.title} ({record.doc_id})"), unsafe_allow_html=True)
@@ -139,7 +139,7 @@ def uploaded_documents(assistant: Assistant, person: Person, audit: AuditLog) ->
 
 def upload_form(assistant: Assistant, person: Person, audit: AuditLog) -> None:
     """The uploader and its « Indexer les fichiers » button (administrators only)."""
-    st.subheader("Ajouter des documents")
+    st.header("Ajouter des documents")
     limit = assistant.settings.max_upload_mb
     round_ = st.session_state.setdefault("upload_round", 0)
     files = st.file_uploader(

@@ -81,12 +81,15 @@ def show_split(report: EvalReport, path: Path, split: str) -> None:
         | {system: [cells[i] for _, cells in metric_rows(report, split)] for i, system in enumerate(report.systems)}
     )
     st.caption(supported_rate_note(summary))
-    st.image(cached_tag_bars(str(path), path.stat().st_mtime, split))
+    st.image(
+        cached_tag_bars(str(path), path.stat().st_mtime, split),
+        alt=f"Barres des métriques par tag sur {split} ; les mêmes valeurs sont dans « Tableau par tag » ci-dessous.",
+    )
     with st.expander("Tableau par tag"):
         header, rows = tag_rows(report, split)
         st.dataframe([dict(zip(header, row, strict=True)) for row in rows], hide_index=True)
     failing = report.failing_cases(split)
-    st.subheader(f"Cas en échec ({len(failing)})")
+    st.header(f"Cas en échec ({len(failing)})")
     if not failing:
         return
     st.dataframe(

@@ -536,6 +536,9 @@ def run_app(
         # The élus see no « Deploy » button nor developer menu (set here: it holds from the first page on).
         "--client.toolbarMode",
         "viewer",
+        # The palette checked for contrast (docs/accessibility.md); the dark theme is not checked yet.
+        "--theme.base",
+        "light",
     ]
     if secrets is not None:
         if not secrets.is_file():
