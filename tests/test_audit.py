@@ -20,7 +20,7 @@ from ptce_assistant.audit import EXPORT_FIELDS, SYSTEM_ACTOR, UNKNOWN_ACTOR, Aud
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
-from ptce_assistant.evals.dataset import EvalCase
+from ptce_assistant.evals.dataset import EvalCase, cases_from_feedback
 from ptce_assistant.retrieval import Hit
 
 ALICE = "alice-sub"
@@ -168,7 +168,7 @@ def test_down_rated_turns_become_draft_eval_cases(log: AuditLog) -> None:
     log.add_feedback(changed_mind, "up", actor=ALICE)
     log.log_turn("s", make_answer("Q sans avis ?"), "h", actor=ALICE)
 
-    cases = {c.id: c for c in log.draft_cases()}
+    cases = {c.id: c for c in cases_from_feedback(log)}
     assert set(cases) == {f"feedback-{disliked}", f"feedback-{abstained}"}
     case = cases[f"feedback-{disliked}"]
     assert case.question == "Q mal notée ?" and case.answerable and case.lang == "fr"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from ptce_assistant.answering.answer import Answer, Citation, Verification
@@ -193,12 +195,13 @@ def test_language_match(index: FakeIndex) -> None:
 
 
 def test_supported_sentences(index: FakeIndex) -> None:
+    rate = partial(supported_sentence_rate, index=index)
     extractive = answer("« Phrase. » [1]", [cite(1, index.by_id["d#1"])], mode="extractive")
-    assert supported_sentence_rate(extractive) == 1.0  # by construction
+    assert rate(extractive) == 1.0  # by construction
     fallback = extractive.model_copy(
         update={"mode": "generative", "verification": Verification(fallback="nothing supported")}
     )
-    assert supported_sentence_rate(fallback) == 1.0
+    assert rate(fallback) == 1.0
     generated = answer(
         "Les collectivités soutiennent l'emploi et la coordination [1]. Le budget atteint 2015 euros [1]. "
         "Une phrase sans source.",
@@ -206,8 +209,8 @@ def test_supported_sentences(index: FakeIndex) -> None:
         mode="generative",
         model="m",
     )
-    assert supported_sentence_rate(generated) == 0.5  # the uncited sentence is not counted
-    assert supported_sentence_rate(answer("Rien.", [], abstained=True)) is None
+    assert rate(generated) == 0.5  # the uncited sentence is not counted
+    assert rate(answer("Rien.", [], abstained=True)) is None
 
 
 # Aggregation -----------------------------------------------------------------------------------

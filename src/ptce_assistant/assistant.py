@@ -400,8 +400,7 @@ class Assistant:
 
     def _quoted(self, citation: Citation) -> Chunk:
         """The quoted span of a citation as a passage of its own."""
-        chunk = self.index.by_id[citation.chunk_id]
-        return chunk.excerpt(citation.start - chunk.start, citation.end - chunk.start)
+        return self.index.by_id[citation.chunk_id].quoted(citation.start, citation.end)
 
 
 _shared: Assistant | None = None

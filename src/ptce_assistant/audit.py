@@ -23,7 +23,6 @@ from ptce_assistant.answering.answer import Answer
 from ptce_assistant.config import Settings
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
-from ptce_assistant.evals.dataset import EvalCase
 
 Rating = Literal["up", "down"]
 ExportFormat = Literal["jsonl", "csv"]
@@ -388,30 +387,6 @@ class AuditLog:
             return
         self._purged_at = time.monotonic()
         self.purge_older_than(self.retention_days)
-
-    def draft_cases(self) -> list[EvalCase]:
-        """Down-rated turns as draft eval cases, tagged for review (expected quotes left to the reviewer)."""
-        cases = []
-        for record in self.turns():
-            if record["rating"] != "down":
-                continue
-            history = [Turn.model_validate(t) for t in record["history"]]
-            tags = ["from-feedback", "needs-review"]
-            tags += ["followup"] if history else []
-            tags += ["out-of-corpus"] if record["abstained"] else []
-            tags += ["en"] if record["lang"] == "en" else []
-            cases.append(
-                EvalCase(
-                    id=f"feedback-{record['id']}",
-                    question=record["question"],
-                    history=history,
-                    answerable=not record["abstained"],
-                    expected_quotes=[],
-                    tags=tags,
-                    lang=record["lang"],
-                )
-            )
-        return cases
 
 
 def open_audit_log(settings: Settings) -> AuditLog:

@@ -49,6 +49,10 @@ class Chunk(BaseModel):
             update={"text": self.text[start:end], "start": self.start + start, "end": self.start + end}
         )
 
+    def quoted(self, start: int, end: int) -> Chunk:
+        """The span [start, end) of the document (a citation's offsets) as a passage of its own."""
+        return self.excerpt(start - self.start, end - self.start)
+
     def indexed_text(self) -> str:
         """What gets embedded and indexed lexically: breadcrumb, then the passage."""
         return " > ".join(self.breadcrumb) + "\n" + self.text

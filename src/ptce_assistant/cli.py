@@ -674,9 +674,10 @@ def audit_drafts(
     import sys
 
     from ptce_assistant.audit import open_audit_log
+    from ptce_assistant.evals.dataset import cases_from_feedback
 
     with _user_errors():
-        lines = [case.model_dump_json() for case in open_audit_log(get_settings()).draft_cases()]
+        lines = [case.model_dump_json() for case in cases_from_feedback(open_audit_log(get_settings()))]
         text = "".join(line + "\n" for line in lines)
         if out is None:
             sys.stdout.write(text)

@@ -9,14 +9,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.lexical import strip_accents
-from ptce_assistant.retrieval import Hit
+from ptce_assistant.retrieval import Hit, SearchResult
 
-if TYPE_CHECKING:
-    from ptce_assistant.assistant import Assistant
+
+class _Chunks(Protocol):
+    @property
+    def chunks(self) -> Sequence[Chunk]: ...
+
+
+class Corpus(Protocol):
+    """What the levers need of the assistant (the facade satisfies it): its passages and its search."""
+
+    @property
+    def index(self) -> _Chunks: ...
+
+    def search(self, query: str, k: int | None = None) -> SearchResult: ...
+
 
 Territory = Literal["rural", "urbain"]
 Stage = Literal["emergence", "developpement"]
@@ -135,7 +147,7 @@ def other_passages(hits: Sequence[Hit], levers: Sequence[Lever], limit: int) -> 
 
 
 def recommend(
-    assistant: Assistant, territory: Territory, stage: Stage, passages: int = 3, max_candidates: int = 200
+    assistant: Corpus, territory: Territory, stage: Stage, passages: int = 3, max_candidates: int = 200
 ) -> Recommendation:
     """Rank the corpus's levers and passages for a territory and a stage of development."""
     levers = find_levers(assistant.index.chunks)
@@ -147,7 +159,7 @@ def recommend(
     )
 
 
-def related_passages(assistant: Assistant, lever: Lever, levers: Sequence[Lever], limit: int = 3) -> list[Hit]:
+def related_passages(assistant: Corpus, lever: Lever, levers: Sequence[Lever], limit: int = 3) -> list[Hit]:
     """Passages on the collectivités' roles and rural specifics that relate to a lever."""
     hits = assistant.search(f"{lever.text} {RELATED_TERMS}", k=limit + len(levers)).hits
     return other_passages(hits, levers, limit)

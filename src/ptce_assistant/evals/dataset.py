@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ptce_assistant.audit import AuditLog
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 
@@ -206,3 +207,28 @@ def validate_cases(path: Path, corpus_texts: Mapping[str, str]) -> list[CaseProb
     if not first_line_of and not problems:
         problems.append(CaseProblem(0, "", "no cases"))
     return problems
+
+
+def cases_from_feedback(log: AuditLog) -> list[EvalCase]:
+    """Down-rated turns of the audit log as draft eval cases, tagged for review (quotes left to the reviewer)."""
+    cases = []
+    for record in log.turns():
+        if record["rating"] != "down":
+            continue
+        history = [Turn.model_validate(t) for t in record["history"]]
+        tags = ["from-feedback", "needs-review"]
+        tags += ["followup"] if history else []
+        tags += ["out-of-corpus"] if record["abstained"] else []
+        tags += ["en"] if record["lang"] == "en" else []
+        cases.append(
+            EvalCase(
+                id=f"feedback-{record['id']}",
+                question=record["question"],
+                history=history,
+                answerable=not record["abstained"],
+                expected_quotes=[],
+                tags=tags,
+                lang=record["lang"],
+            )
+        )
+    return cases

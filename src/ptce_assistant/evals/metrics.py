@@ -169,7 +169,7 @@ def is_verbatim_answer(answer: Answer) -> bool:
     return answer.mode == "extractive" or answer.verification.fallback is not None
 
 
-def supported_sentence_rate(answer: Answer) -> float | None:
+def supported_sentence_rate(answer: Answer, index: CorpusIndex) -> float | None:
     """Share of the answer's sentences carrying [n] that their cited quotes support.
 
     Extractive sentences are the quotes themselves: 1.0 by construction, not measured. Generated
@@ -180,21 +180,11 @@ def supported_sentence_rate(answer: Answer) -> float | None:
     if is_verbatim_answer(answer):
         return 1.0
     from ptce_assistant.answering.verify import verify_answer
-    from ptce_assistant.chunking import Chunk
 
-    by_number = {c.n: c for c in answer.citations}
+    by_number = {c.n: index.by_id[c.chunk_id].quoted(c.start, c.end) for c in answer.citations}
+    # A number with no citation supports nothing: an empty span stands in its place.
     quotes = [
-        Chunk(
-            chunk_id=c.chunk_id,
-            doc_id=c.doc_id,
-            title=c.title,
-            text=c.quote,
-            breadcrumb=c.breadcrumb,
-            start=c.start,
-            end=c.end,
-        )
-        if (c := by_number.get(n)) is not None
-        else Chunk(chunk_id="", doc_id="", title="", text="", breadcrumb=[], start=0, end=0)
+        by_number[n] if n in by_number else next(iter(by_number.values())).excerpt(0, 0)
         for n in range(1, max(by_number, default=0) + 1)
     ]
     checked = verify_answer(answer.answer, quotes, answer.lang).verification
@@ -214,7 +204,7 @@ def answer_scores(case: EvalCase, answer: Answer, index: CorpusIndex) -> Scores:
         "abstention_accuracy": None if case.answerable else float(answer.abstained),
         "false_abstention_rate": float(answer.abstained) if case.answerable else None,
         "decision_accuracy": float(answer.abstained != case.answerable),
-        "supported_sentence_rate": supported_sentence_rate(answer),
+        "supported_sentence_rate": supported_sentence_rate(answer, index),
         "language_match": float(answer.lang == case.lang),
     }
 
