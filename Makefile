@@ -17,6 +17,7 @@ lint:
 	.venv/bin/ruff check src tests app benchmarks
 	.venv/bin/ruff format --check src tests app benchmarks
 	.venv/bin/mypy src
+	.venv/bin/lint-imports
 
 eval:
 	.venv/bin/ptce eval evals/dev.jsonl evals/heldout.jsonl evals/heldout-blind.jsonl evals/heldout-blind-2.jsonl evals/heldout-blind-3.jsonl --check

@@ -22,7 +22,6 @@ from ptce_assistant.llm import LlmStatus
 
 APP_DIR = PROJECT_ROOT / "app"
 APP = APP_DIR / "streamlit_app.py"
-sys.path.insert(0, str(APP_DIR))
 import signin  # noqa: E402, F401  (re-exported to the access tests)
 import ui  # noqa: E402  (the app's shared module lives next to the pages)
 

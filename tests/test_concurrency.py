@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import crash_loop
 import pytest
 from filelock import FileLock
 
 from conftest import make_settings
 from ptce_assistant.answering.answer import Answer
 from ptce_assistant.assistant import Assistant, citation_is_valid
-from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.errors import PtceError
 from ptce_assistant.index import CorpusIndex
-
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-import crash_loop
 
 QUESTIONS = [
     "Quels sont les huit leviers identifiés par l'étude ?",

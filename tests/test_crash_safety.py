@@ -6,16 +6,13 @@ killed after seeded random delays counted from the moment they start building.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+import crash_loop
 
 from conftest import make_settings
 from ptce_assistant.assistant import Assistant
-from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.index import current_generation
-
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-import crash_loop
 
 
 def test_sigkill_mid_ingest_never_breaks_the_index(assistant: Assistant, tmp_path: Path) -> None:

@@ -5,16 +5,13 @@ Reuses the load test of benchmarks/load.py; no timing is asserted.
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import cast
 
+from load import questions_per_user, run_load
+
 from ptce_assistant.answering.answer import Answer
 from ptce_assistant.assistant import Assistant
-from ptce_assistant.config import PROJECT_ROOT
-
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from load import questions_per_user, run_load
 
 USERS, QUESTIONS = 4, 5
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
+from retrieval_variants import HYDE_VARIANTS, VARIANTS, Ranker
 
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.evals.dataset import load_cases
-
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from retrieval_variants import HYDE_VARIANTS, VARIANTS, Ranker
 
 
 @pytest.fixture(scope="module")

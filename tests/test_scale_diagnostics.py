@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from types import SimpleNamespace
+
+from scale import DEEP, depth_diagnostic, study_rank
+from synthetic import STUDY
 
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.evals.dataset import load_cases
 from ptce_assistant.evals.metrics import first_covering_rank
-
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from scale import DEEP, depth_diagnostic, study_rank
-from synthetic import STUDY
 
 QUOTE = "le PTCE est un outil de développement économique territorial"
 
