@@ -153,7 +153,7 @@ def get_audit(assistant: Assistant) -> AuditLog | None:
 @st.cache_data(show_spinner=False)
 def written_mode_measure() -> str | None:
     """What the committed generative report measured of the written mode, in one line for its caption."""
-    from ptce_assistant.evals.report import load_report, written_mode_record
+    from ptce_assistant.evals.records import load_report, written_mode_record
 
     path = PROJECT_ROOT / "evals" / "reports" / "generative-local" / "report.json"
     try:

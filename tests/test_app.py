@@ -329,7 +329,7 @@ def test_ptce_app_runs_streamlit_headless_on_localhost(monkeypatch: pytest.Monke
 
 
 def test_the_written_mode_shows_what_was_measured_of_it(app_env: Path) -> None:
-    from ptce_assistant.evals.report import load_report, written_mode_record
+    from ptce_assistant.evals.records import load_report, written_mode_record
 
     record = written_mode_record(load_report(PROJECT_ROOT / "evals/reports/generative-local/report.json"))
     assert record is not None and 0 <= record.fallback_rate <= 1

@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 
 from ptce_assistant import cli
 from ptce_assistant.assistant import Assistant
+from ptce_assistant.evals.records import EvalReport, load_report
 from ptce_assistant.evals.regression import check_thresholds, compare_reports, load_thresholds
-from ptce_assistant.evals.report import EvalReport, load_report, write_reports
+from ptce_assistant.evals.report import write_reports
 from ptce_assistant.evals.runner import run_eval
 
 HISTORY = [
@@ -194,7 +195,7 @@ def test_compare_lists_flipped_cases(report_dir: Path, tmp_path: Path) -> None:
 
 
 def test_the_reliability_table_bins_cases_by_the_gate_confidence(report_dir: Path) -> None:
-    from ptce_assistant.evals.report import reliability_rows
+    from ptce_assistant.evals.plots import reliability_rows
 
     report = load_report(report_dir / "report.json")
     rows = reliability_rows(report)

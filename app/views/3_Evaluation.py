@@ -10,16 +10,9 @@ import streamlit as st
 import ui
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.errors import PtceError
-from ptce_assistant.evals.report import (
-    CaseRecord,
-    EvalReport,
-    case_summary,
-    load_report,
-    metric_rows,
-    supported_rate_note,
-    tag_bars_png,
-    tag_rows,
-)
+from ptce_assistant.evals.plots import tag_bars_png
+from ptce_assistant.evals.records import CaseRecord, EvalReport, load_report
+from ptce_assistant.evals.report import case_summary, metric_rows, supported_rate_note, tag_rows
 
 # Overridable to browse reports kept elsewhere (and in tests).
 REPORTS_DIR = Path(os.environ.get("PTCE_EVAL_REPORTS_DIR", PROJECT_ROOT / "evals" / "reports"))

@@ -405,6 +405,7 @@ def evaluate(
 
     from ptce_assistant.answering.answer import Mode
     from ptce_assistant.config import PROJECT_ROOT
+    from ptce_assistant.evals.records import load_report
     from ptce_assistant.evals.regression import (
         DEFAULT_THRESHOLDS,
         check_thresholds,
@@ -413,7 +414,7 @@ def evaluate(
         load_thresholds,
         unchecked_splits,
     )
-    from ptce_assistant.evals.report import load_report, metric_rows, write_reports
+    from ptce_assistant.evals.report import metric_rows, write_reports
     from ptce_assistant.evals.runner import run_eval
 
     if mode not in (None, "extractive", "generative") or llm not in (None, "local", "openai"):

@@ -9,7 +9,7 @@ from typing import Literal
 
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.errors import PtceError
-from ptce_assistant.evals.report import ASSISTANT, EvalReport
+from ptce_assistant.evals.records import ASSISTANT, EvalReport
 
 DEFAULT_THRESHOLDS = PROJECT_ROOT / "evals" / "thresholds.toml"
 Bound = Literal["min", "max"]

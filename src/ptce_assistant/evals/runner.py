@@ -32,7 +32,7 @@ from ptce_assistant.evals.metrics import (
     sentence_scores,
 )
 from ptce_assistant.evals.metrics import aggregate as aggregate_scores
-from ptce_assistant.evals.report import (
+from ptce_assistant.evals.records import (
     ASSISTANT,
     SPLIT_ROLES,
     UNDECLARED_ROLE,
