@@ -1,6 +1,6 @@
 # The README's commands: `make run` (extractive answers, no compiler), `make llm` (the local model of the
 # written mode: llama.cpp compiled, weights joined) and `make test` (everything, the real model included).
-.PHONY: run llm test lint eval bench
+.PHONY: run llm stack test lint eval bench
 
 run:
 	bash scripts/setup.sh
@@ -8,6 +8,11 @@ run:
 
 llm:
 	bash scripts/setup.sh --llm
+
+# Chroma server + the local model served once (ptce serve-llm) + the app using both (see Procfile).
+stack:
+	bash scripts/setup.sh --llm
+	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/honcho start -f Procfile
 
 test:
 	bash scripts/setup.sh --dev

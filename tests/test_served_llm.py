@@ -250,3 +250,17 @@ def test_the_key_stays_out_of_eval_reports_and_the_audit_log(
     log = AuditLog(tmp_path / "audit.sqlite3")
     log.log_turn("s1", helper.ask(QUESTION), helper.index.manifest.corpus_hash, actor="local")
     assert b"refused-key-0987654321" not in (tmp_path / "audit.sqlite3").read_bytes()
+
+
+def test_the_server_reads_its_port_and_key_from_us_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """honcho exports PORT=5000, 5100...: llama.cpp's server would take it over --port (seen in `make stack`)."""
+    from ptce_assistant.llm_server import server_command, server_environment
+
+    monkeypatch.setenv("PORT", "5100")
+    monkeypatch.setenv("N_CTX", "16")
+    monkeypatch.setenv("API_KEY", "inherited")
+    settings = make_settings(tmp_path, openai_api_key="configured-key-123")
+    env = server_environment(settings)
+    assert "PORT" not in env and "N_CTX" not in env and env["API_KEY"] == "configured-key-123"
+    command = server_command(settings, "127.0.0.1", 8123)
+    assert command[command.index("--port") + 1] == "8123" and "configured-key-123" not in " ".join(command)

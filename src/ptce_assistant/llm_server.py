@@ -77,8 +77,15 @@ def server_command(settings: Settings, host: str, port: int) -> list[str]:
 
 
 def server_environment(settings: Settings) -> dict[str, str]:
-    """The environment of the server process: the API key travels here, never on the command line (ps)."""
-    env = {k: v for k, v in os.environ.items() if k != "API_KEY"}
+    """The environment of the server process: the API key travels here, never on the command line (ps).
+
+    llama.cpp's server reads its settings from the environment too, and there they beat the command
+    line: honcho's PORT (5000, 5100...) moved it off --port. Those names are dropped.
+    """
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    theirs = {name.upper() for kind in (ModelSettings, ServerSettings) for name in kind.model_fields} | {"CONFIG_FILE"}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in theirs}
     if settings.openai_api_key is not None:
         env["API_KEY"] = settings.openai_api_key.get_secret_value()  # llama_cpp.server's own setting
     return env
