@@ -2,13 +2,15 @@
 
 axe-core (the copy shipped by axe-playwright-python) runs on the chat page with an answer, the Leviers,
 Documents and Évaluation pages: no serious or critical violation is allowed. The keyboard tests reach
-and use the question box, the source links [n] and the feedback buttons with Tab, Enter and Space only.
+and use the question box, the source links [n], the feedback buttons and the export button with Tab,
+Enter and Space only.
 docs/accessibility.md says what this covers and what remains.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,6 +130,9 @@ def test_no_serious_violation_on_the_other_pages(fresh_server: Server, context: 
     tab.get_by_role("heading", level=1).filter(has_text=heading).wait_for(timeout=LOAD_TIMEOUT_MS)
     if path == "Evaluation":
         tab.locator("[data-testid='stImage'] img").first.wait_for(timeout=STEP_TIMEOUT_MS)
+    if path == "Leviers":  # the ranking, with its « Exporter la fiche »
+        tab.get_by_role("button", name="Classer les leviers").click()
+        tab.get_by_text("Exporter la fiche").first.wait_for(timeout=STEP_TIMEOUT_MS)
     assert violations(tab) == []
     tab.close()
 
@@ -152,7 +157,7 @@ def test_one_french_navigation_no_deploy_button_and_a_page_title(fresh_server: S
     tab.close()
 
 
-def test_ask_follow_a_source_and_rate_with_the_keyboard_alone(fresh_server: Server, context: Any) -> None:
+def test_ask_follow_a_source_rate_and_export_with_the_keyboard_alone(fresh_server: Server, context: Any) -> None:
     tab = context.new_page()
     tab.goto(fresh_server.url)
     chat_box(tab).wait_for(timeout=LOAD_TIMEOUT_MS)
@@ -177,4 +182,10 @@ def test_ask_follow_a_source_and_rate_with_the_keyboard_alone(fresh_server: Serv
             break
         tab.wait_for_timeout(300)
     assert len(feedback_rows(fresh_server.audit_db)) == len(before) + 1  # the rating was recorded
+
+    tab_to(tab, "[data-testid='stDownloadButton'] button")  # « Exporter la réponse », Markdown by default
+    with tab.expect_download(timeout=STEP_TIMEOUT_MS) as download:
+        tab.keyboard.press("Enter")
+    assert download.value.suggested_filename.endswith(".md")
+    assert QUESTION in Path(download.value.path()).read_text(encoding="utf-8")
     tab.close()
