@@ -119,8 +119,9 @@ class NaiveRag:
 
     def answer(self, question: str) -> Generation:
         """Retrieve, then stream the local model's answer over the whole chunks (no gate, no verification)."""
-        from ptce_assistant.answering.generative import Lang, build_chain, format_passages, prompt_inputs
+        from ptce_assistant.answering.generative import build_chain, format_passages, prompt_inputs
         from ptce_assistant.chunking import Chunk
+        from ptce_assistant.config import Lang
         from ptce_assistant.lexical import detect_language
         from ptce_assistant.llm import exclusive, get_chat_model
 

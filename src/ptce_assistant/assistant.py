@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from ptce_assistant.answering.answer import Answer, Citation, Mode, Verification
+from ptce_assistant.answering.answer import Answer, Citation, Verification
 from ptce_assistant.answering.calibration import Calibration, load_calibration
 from ptce_assistant.answering.evidence import SentenceCandidate, question_terms, sentence_candidates
 from ptce_assistant.answering.extractive import compose_extractive, wants_whole_list
 from ptce_assistant.answering.gate import Evidence, GateDecision, decide, evidence_for, refusal_kind, refused
 from ptce_assistant.chunking import Chunk
-from ptce_assistant.config import Settings, get_settings
+from ptce_assistant.config import Backend, Mode, Settings, get_settings
 from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
 from ptce_assistant.errors import InputLimitError
 from ptce_assistant.exports import ExportFormat, answers_document, levers_document, render
@@ -31,7 +31,6 @@ from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult, expanded
 if TYPE_CHECKING:
     from ptce_assistant.embeddings import SentenceEmbeddings
 
-Backend = Literal["local", "openai"]
 
 ABSTENTION = {
     "fr": "Le corpus ne répond pas à cette question : l'étude du RTES sur les PTCE et le rôle des "

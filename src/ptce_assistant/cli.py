@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -17,9 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ptce_assistant.answering.answer import Answer
-from ptce_assistant.assistant import Assistant, Backend
+from ptce_assistant.assistant import Assistant
 from ptce_assistant.audit import EventAction
-from ptce_assistant.config import get_settings
+from ptce_assistant.config import Backend, Mode, get_settings
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 from ptce_assistant.exports import FORMATS, ExportFormat
@@ -251,7 +251,7 @@ def ask(
     if fmt is not None and (batch is not None or as_json):
         errors.print("--format/--out exportent une seule réponse : sans --batch ni --json.")
         raise typer.Exit(EXIT_USAGE)
-    if mode not in (None, "extractive", "generative") or llm not in (None, "local", "openai"):
+    if mode not in (None, *get_args(Mode)) or llm not in (None, *get_args(Backend)):
         errors.print("--mode vaut extractive ou generative ; --llm vaut local ou openai.")
         raise typer.Exit(EXIT_USAGE)
     backend: Backend | None = llm  # type: ignore[assignment]
@@ -403,7 +403,6 @@ def evaluate(
     from datetime import UTC, datetime
     from typing import cast
 
-    from ptce_assistant.answering.answer import Mode
     from ptce_assistant.config import PROJECT_ROOT
     from ptce_assistant.evals.records import load_report
     from ptce_assistant.evals.regression import (
@@ -417,7 +416,7 @@ def evaluate(
     from ptce_assistant.evals.report import metric_rows, write_reports
     from ptce_assistant.evals.runner import run_eval
 
-    if mode not in (None, "extractive", "generative") or llm not in (None, "local", "openai"):
+    if mode not in (None, *get_args(Mode)) or llm not in (None, *get_args(Backend)):
         errors.print("--mode vaut extractive ou generative ; --llm vaut local ou openai.")
         raise typer.Exit(EXIT_USAGE)
     if sets[0] == Path("from-feedback"):

@@ -17,6 +17,12 @@ def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "ptce-assistant"
 
 
+# Defined once, used by the settings, the records and the command line.
+Lang = Literal["fr", "en"]
+Mode = Literal["extractive", "generative"]
+Backend = Literal["local", "openai"]
+
+
 class Settings(BaseSettings):
     """Every tunable of the assistant; see the README's Settings table."""
 
@@ -65,8 +71,8 @@ class Settings(BaseSettings):
     rerank_candidates: int = Field(default=20, description="Fused hits the reranker re-scores.")
 
     # Answering
-    mode: Literal["extractive", "generative"] = "extractive"
-    llm: Literal["local", "openai"] = "local"
+    mode: Mode = "extractive"
+    llm: Backend = "local"
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = None

@@ -17,6 +17,7 @@ from typing import Literal
 
 from ptce_assistant.answering.answer import Answer, Citation
 from ptce_assistant.chunking import Chunk
+from ptce_assistant.config import Lang
 from ptce_assistant.errors import PtceError
 from ptce_assistant.levers import Recommendation
 
@@ -27,7 +28,6 @@ FORMATS: dict[ExportFormat, tuple[str, str]] = {  # label, MIME type
     "pdf": ("PDF (.pdf)", "application/pdf"),
 }
 BlockKind = Literal["title", "meta", "heading", "label", "text", "quote", "source"]
-Lang = Literal["fr", "en"]
 
 LABELS: dict[Lang, dict[str, str]] = {
     "fr": {

@@ -14,11 +14,11 @@ from typing import Literal
 
 from ptce_assistant.answering.answer import Answer
 from ptce_assistant.chunking import Chunk
+from ptce_assistant.config import Lang
 from ptce_assistant.levers import find_levers
 from ptce_assistant.lexical import strip_accents, words
 
 Kind = Literal["lever", "point", "section"]
-Lang = Literal["fr", "en"]
 MAX_SUGGESTIONS = 3
 _GIST_CHARS = 60
 

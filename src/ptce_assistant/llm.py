@@ -13,16 +13,14 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from filelock import FileLock, Timeout
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
-from ptce_assistant.config import Settings
+from ptce_assistant.config import Backend, Settings
 from ptce_assistant.errors import ModelUnavailableError
-
-Backend = Literal["local", "openai"]
 
 MODEL_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
+from ptce_assistant.config import Lang, Mode
 from ptce_assistant.retrieval import Hit
 
 
@@ -33,9 +32,6 @@ class Verification(BaseModel):
     fallback: str | None = Field(default=None, description="Why the extractive answer replaced the LLM's.")
 
 
-Mode = Literal["extractive", "generative"]
-
-
 class Answer(BaseModel):
     """What every surface shows: the text with [n] markers and everything needed to check it."""
 
@@ -48,7 +44,7 @@ class Answer(BaseModel):
     consulted: list[Hit] = Field(default_factory=list)
     mode: Mode = "extractive"
     model: str = "extractive"
-    lang: Literal["fr", "en"] = "fr"
+    lang: Lang = "fr"
     verification: Verification = Field(default_factory=Verification)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     notice: str | None = Field(default=None, description="A one-off message, e.g. the LLM is missing.")

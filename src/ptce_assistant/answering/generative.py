@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -18,10 +17,9 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
 from ptce_assistant.chunking import Chunk
+from ptce_assistant.config import Lang
 from ptce_assistant.llm import exclusive
 from ptce_assistant.text import sentence_spans
-
-Lang = Literal["fr", "en"]
 
 # The exact sentence the model must write when the passages do not answer (see `said_no_answer`).
 NO_ANSWER: dict[Lang, str] = {

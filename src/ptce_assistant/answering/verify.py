@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -17,10 +16,9 @@ from ptce_assistant.answering.answer import Citation, Verification
 from ptce_assistant.answering.citations import cite, markdown_literal
 from ptce_assistant.answering.generative import NO_ANSWER
 from ptce_assistant.chunking import Chunk
+from ptce_assistant.config import Lang
 from ptce_assistant.lexical import ENGLISH_CAPITALISED, STOPWORDS, french_terms, strip_accents, words
 from ptce_assistant.text import sentence_spans
-
-Lang = Literal["fr", "en"]
 
 # French sentences: at least half of their content terms (stemmed) must occur in the cited passages.
 # On hand-made probes, faithful paraphrases by the local model scored 0.6-1.0 and answers built on

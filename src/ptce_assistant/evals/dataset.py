@@ -9,11 +9,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ptce_assistant.audit import AuditLog
+from ptce_assistant.config import Lang
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 
@@ -35,7 +36,7 @@ class EvalCase(BaseModel):
     answerable: bool
     expected_quotes: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
-    lang: Literal["fr", "en"]
+    lang: Lang
 
     @field_validator("id", "question")
     @classmethod

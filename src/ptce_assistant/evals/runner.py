@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ptce_assistant.answering.answer import Mode
-from ptce_assistant.assistant import Assistant, Backend, citation_is_valid
-from ptce_assistant.config import PROJECT_ROOT, Settings
+from ptce_assistant.assistant import Assistant, citation_is_valid
+from ptce_assistant.config import PROJECT_ROOT, Backend, Mode, Settings
 from ptce_assistant.errors import PtceError
 from ptce_assistant.evals.baselines import Baseline, build_baselines
 from ptce_assistant.evals.dataset import EvalCase, load_cases
