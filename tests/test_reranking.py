@@ -10,7 +10,6 @@ import pytest
 
 from conftest import make_settings
 from ptce_assistant.assistant import Assistant
-from ptce_assistant.cli import hit_record
 from ptce_assistant.errors import ModelUnavailableError
 from ptce_assistant.reranking import Reranker, get_reranker
 from ptce_assistant.retrieval import HybridSearcher
@@ -46,8 +45,8 @@ def test_hits_follow_the_rerankers_scores(assistant: Assistant) -> None:
     assert [h.chunk.chunk_id for h in reranked.hits] != [h.chunk.chunk_id for h in plain.hits]
     assert all(h.rerank_score is None for h in plain.hits) and "rerank" not in plain.timings_ms
     assert "rerank" in reranked.timings_ms
-    assert hit_record(reranked.hits[0])["rerank_score"] == scores[0]
-    assert "rerank_score" not in hit_record(plain.hits[0])
+    assert reranked.hits[0].record()["rerank_score"] == scores[0]
+    assert "rerank_score" not in plain.hits[0].record()
 
 
 def test_ties_keep_the_fused_order(assistant: Assistant) -> None:

@@ -11,20 +11,29 @@ from ptce_assistant.documents import Document
 from ptce_assistant.text import sentence_spans
 
 
-class Chunk(BaseModel):
-    """A passage of a document, the unit that is embedded, indexed and cited."""
+class SourceRef(BaseModel):
+    """Where a passage or a quote sits: its passage, document, section, page and offsets.
+
+    Defined once for the records that point into the corpus: a `Chunk` is a source with its text, a
+    `Citation` a source with its quote.
+    """
 
     chunk_id: str
     doc_id: str
     title: str
-    text: str = Field(description="Exactly document.text[start:end].")
     breadcrumb: list[str] = Field(description="Title > section heading.")
-    list_position: int | None = Field(default=None, description="1-based position in its list.")
-    list_length: int | None = None
     page: int | None = Field(default=None, description="1-based physical page.")
     page_label: str | None = None
-    start: int
+    start: int = Field(description="Offset in the document's extracted text.")
     end: int
+
+
+class Chunk(SourceRef):
+    """A passage of a document, the unit that is embedded, indexed and cited."""
+
+    text: str = Field(description="Exactly document.text[start:end].")
+    list_position: int | None = Field(default=None, description="1-based position in its list.")
+    list_length: int | None = None
 
     @property
     def heading(self) -> str:

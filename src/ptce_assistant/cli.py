@@ -23,7 +23,6 @@ from ptce_assistant.config import Backend, Mode, get_settings
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 from ptce_assistant.exports import FORMATS, ExportFormat
-from ptce_assistant.retrieval import Hit
 
 app = typer.Typer(
     help="Assistant sourcé sur l'étude RTES 2014 « Les PTCE et le rôle des collectivités ».",
@@ -65,27 +64,6 @@ def _progress() -> Progress:
         console=errors,
         transient=True,
     )
-
-
-def hit_record(hit: Hit) -> dict[str, Any]:
-    """A search hit as the batch format documents it."""
-    c = hit.chunk
-    return {
-        "rank": hit.rank,
-        "chunk_id": c.chunk_id,
-        "doc_id": c.doc_id,
-        "title": c.title,
-        "breadcrumb": c.breadcrumb,
-        "text": c.text,
-        "page": c.page,
-        "page_label": c.page_label,
-        "start": c.start,
-        "end": c.end,
-        "score": round(hit.score, 6),
-        "dense_rank": hit.dense_rank,
-        "lexical_rank": hit.lexical_rank,
-        **({"rerank_score": round(hit.rerank_score, 6)} if hit.rerank_score is not None else {}),
-    }
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -181,7 +159,7 @@ def search(
                         {
                             "id": case.get("id", str(number)),
                             "standalone_query": standalone.text,
-                            "hits": [hit_record(h) for h in result.hits],
+                            "hits": [h.record() for h in result.hits],
                             "timings_ms": {n: round(v, 2) for n, v in result.timings_ms.items()},
                         },
                         ensure_ascii=False,
@@ -194,7 +172,7 @@ def search(
         if as_json:
             print(
                 json.dumps(
-                    {"query": query, "hits": [hit_record(h) for h in result.hits], "timings_ms": result.timings_ms},
+                    {"query": query, "hits": [h.record() for h in result.hits], "timings_ms": result.timings_ms},
                     ensure_ascii=False,
                     indent=2,
                 )

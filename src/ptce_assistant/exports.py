@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from ptce_assistant.answering.answer import Answer, Citation
+from ptce_assistant.answering.citations import cite
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Lang
 from ptce_assistant.errors import PtceError
@@ -100,19 +101,7 @@ def source_line(citation: Citation, chunk: Chunk | None, lang: Lang, head: str |
 
 def _chunk_source(chunk: Chunk, lang: Lang, head: str) -> str:
     """The source of a whole passage (a nearest passage, a lever)."""
-    citation = Citation(
-        n=0,
-        chunk_id=chunk.chunk_id,
-        doc_id=chunk.doc_id,
-        title=chunk.title,
-        breadcrumb=chunk.breadcrumb,
-        page=chunk.page,
-        page_label=chunk.page_label,
-        quote=chunk.text,
-        start=chunk.start,
-        end=chunk.end,
-    )
-    return source_line(citation, chunk, lang, head)
+    return source_line(cite(0, chunk, 0, len(chunk.text)), chunk, lang, head)
 
 
 def _still_quoted(citation: Citation, chunks: Mapping[str, Chunk]) -> Chunk | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -29,6 +29,20 @@ class Hit(BaseModel):
     dense_similarity: float | None = None
     lexical_score: float | None = None
     rerank_score: float | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The hit as `ptce search --json` documents it: its rank, its passage and its scores."""
+        c = self.chunk
+        return {
+            "rank": self.rank,
+            **c.model_dump(include={"chunk_id", "doc_id", "title", "breadcrumb", "text", "page", "page_label"}),
+            "start": c.start,
+            "end": c.end,
+            "score": round(self.score, 6),
+            "dense_rank": self.dense_rank,
+            "lexical_rank": self.lexical_rank,
+            **({"rerank_score": round(self.rerank_score, 6)} if self.rerank_score is not None else {}),
+        }
 
 
 class SearchResult(BaseModel):

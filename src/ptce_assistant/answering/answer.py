@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ptce_assistant.chunking import SourceRef
 from ptce_assistant.config import Lang, Mode
 from ptce_assistant.retrieval import Hit
 
 
-class Citation(BaseModel):
-    """A numbered reference to a verbatim passage of the corpus."""
+class Citation(SourceRef):
+    """A numbered reference to a verbatim passage of the corpus (start/end: the quote's offsets)."""
 
     n: int
-    chunk_id: str
-    doc_id: str
-    title: str
-    breadcrumb: list[str]
-    page: int | None
-    page_label: str | None = None
     quote: str = Field(description="Verbatim substring of the chunk text.")
-    start: int = Field(description="Offset of the quote in the document's extracted text.")
-    end: int
 
 
 class Verification(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ptce_assistant.answering.answer import Citation
-from ptce_assistant.chunking import Chunk
+from ptce_assistant.chunking import Chunk, SourceRef
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")  # & too: "&#91;9&#93;" renders as [9]
 _LINE_END = re.compile(r"[\r\n]")  # a line break inside a quote could open a list or a heading
@@ -18,15 +18,5 @@ def markdown_literal(text: str) -> str:
 
 def cite(n: int, chunk: Chunk, start: int, end: int) -> Citation:
     """Citation number `n` of chunk.text[start:end], located in the document's text."""
-    return Citation(
-        n=n,
-        chunk_id=chunk.chunk_id,
-        doc_id=chunk.doc_id,
-        title=chunk.title,
-        breadcrumb=chunk.breadcrumb,
-        page=chunk.page,
-        page_label=chunk.page_label,
-        quote=chunk.text[start:end],
-        start=chunk.start + start,
-        end=chunk.start + end,
-    )
+    span = chunk.excerpt(start, end)
+    return Citation(n=n, quote=span.text, **span.model_dump(include=set(SourceRef.model_fields)))
