@@ -10,6 +10,8 @@ from functools import lru_cache
 import Stemmer
 from bm25s.stopwords import STOPWORDS_FRENCH
 
+from ptce_assistant.wordlists import word_list
+
 _ELISION = re.compile(r"\b(?:[ldjmnstc]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -20,149 +22,10 @@ def strip_accents(text: str) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
-STOPWORDS: frozenset[str] = frozenset(strip_accents(w) for w in STOPWORDS_FRENCH) | frozenset(
-    {
-        "etre",
-        "avoir",
-        "fait",
-        "faire",
-        "peut",
-        "peuvent",
-        "quel",
-        "quelle",
-        "quels",
-        "quelles",
-        "comment",
-        "pourquoi",
-        "quoi",
-        "dont",
-        "selon",
-        "etude",
-        "y",
-        "a",
-        "the",
-        "of",
-        "and",
-        "what",
-        "how",
-        "is",
-        "are",
-        "do",
-        "does",
-        "in",
-        "to",
-        "for",
-        "on",
-        "which",
-        "can",
-        "it",
-    }
-)
+# The word lists and their provenance are data: src/ptce_assistant/data/lexicon.toml.
+STOPWORDS: frozenset[str] = frozenset(strip_accents(w) for w in STOPWORDS_FRENCH) | word_list("stopwords")
 # Words of the question itself (how it is asked), not of what it is about: ignored by the gate.
-QUESTION_WORDS: frozenset[str] = frozenset(
-    {
-        "combien",
-        "recommande",
-        "recommandent",
-        "recommander",
-        "doit",
-        "doivent",
-        "peux",
-        "pouvez",
-        "font",
-        "type",
-        "types",
-        "jouer",
-        "jouent",
-        "joue",
-        "cite",
-        "citer",
-        "cite-t-elle",
-        "exemple",
-        "exemples",
-        "dit",
-        "dire",
-        "parle",
-        "explique",
-        "expliquer",
-        "detailler",
-        "detaille",
-        "donner",
-        "donne",
-        "quand",
-        "ou",
-        "est-ce",
-        "lesquels",
-        "lesquelles",
-        "lequel",
-        "laquelle",
-        "faut",
-        "faudrait",
-        "il",
-        "elles",
-        "ils",
-        "devrait",
-        "devraient",
-        "pourrait",
-        "met",
-        "avant",
-        "sont",
-        "ete",
-        "aujourd",
-        "hui",
-        "element",
-        "why",
-        "what",
-        "how",
-        "does",
-        "did",
-        "say",
-        "says",
-        "said",
-        "study",
-        "which",
-        "who",
-        "where",
-        "when",
-        "should",
-        "could",
-        "would",
-        "there",
-        "their",
-        "about",
-        "with",
-        "have",
-        "has",
-        "be",
-        "that",
-        "this",
-        "many",
-        "much",
-        "make",
-        "makes",
-        "according",
-        "mean",
-        "means",
-        "tell",
-        "me",
-        "one",
-        "ones",
-        "any",
-        "particularly",
-        "from",
-        "into",
-        "by",
-        "or",
-        "as",
-        "at",
-        "are",
-        "was",
-        "were",
-        "its",
-        "do",
-        "an",
-    }
-)
+QUESTION_WORDS: frozenset[str] = word_list("question_words")
 
 
 @lru_cache(maxsize=1)
@@ -183,14 +46,7 @@ def french_terms(text: str) -> list[str]:
 
 
 # Capitalised in English prose without being names of the corpus.
-ENGLISH_CAPITALISED = frozenset(
-    {
-        *("french", "france", "english", "i"),
-        *("january", "february", "march", "april", "may", "june", "july", "august"),
-        *("september", "october", "november", "december"),
-        *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
-    }
-)
+ENGLISH_CAPITALISED = word_list("english_capitalised")
 
 
 def bm25_idf(document_frequency: int, documents: int) -> float:
@@ -198,83 +54,8 @@ def bm25_idf(document_frequency: int, documents: int) -> float:
     return math.log(1.0 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
 
 
-_ENGLISH = frozenset(
-    {
-        "the",
-        "what",
-        "which",
-        "how",
-        "why",
-        "who",
-        "is",
-        "are",
-        "does",
-        "do",
-        "can",
-        "should",
-        "of",
-        "and",
-        "to",
-        "in",
-        "for",
-        "with",
-        "about",
-        "local",
-        "authorities",
-        "study",
-        "say",
-        "says",
-        "their",
-        "they",
-        "role",
-        "levers",
-        "lever",
-        "there",
-        "this",
-        "that",
-        "an",
-        "on",
-    }
-)
-_FRENCH = frozenset(
-    {
-        "le",
-        "la",
-        "les",
-        "des",
-        "du",
-        "de",
-        "un",
-        "une",
-        "est",
-        "sont",
-        "quel",
-        "quelle",
-        "quels",
-        "quelles",
-        "comment",
-        "pourquoi",
-        "et",
-        "en",
-        "dans",
-        "pour",
-        "sur",
-        "que",
-        "qui",
-        "au",
-        "aux",
-        "ce",
-        "ces",
-        "il",
-        "elle",
-        "ils",
-        "on",
-        "peut",
-        "selon",
-        "etude",
-        "collectivites",
-    }
-)
+_ENGLISH = word_list("english_words")
+_FRENCH = word_list("french_words")
 
 
 def detect_language(text: str) -> str:

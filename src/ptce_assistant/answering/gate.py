@@ -18,26 +18,13 @@ from ptce_assistant.answering.calibration import LinearModel
 from ptce_assistant.answering.evidence import Idf, SentenceCandidate, question_terms, weighted_share
 from ptce_assistant.lexical import ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms, strip_accents
 from ptce_assistant.retrieval import Hit
+from ptce_assistant.wordlists import alternatives
 
 Refusal = Literal["injection", "chitchat", "empty"]
 
-_INJECTION = re.compile(
-    r"(ignore|oublie|oubliez|ignorez|disregard|forget)\b.{0,40}\b(instruction|consigne|regle|prompt|rule)"
-    r"|prompt\s+systeme|system\s+prompt|tes\s+consignes|vos\s+consignes|your\s+instructions"
-    r"|(affiche|montre|revele|repete|print|reveal|show)\b.{0,30}\b(prompt|consignes|instructions)"
-    r"|jailbreak|\bdan\b mode|mode developpeur|developer mode|tu es maintenant|you are now|act as"
-    r"|\binvente\w*\b|\bmake (it|something) up\b|\boublie (le|les) (document|corpus|texte)"
-    r"|\b(tes|vos|ton|ta|votre|your)\s+(\w+\s+)?(regles?|consignes?|instructions?|prompt|rules?)\b"
-    r"|\b(texte|text)\s+(au[- ]dessus|ci[- ]dessus|above|precedent)"
-    r"|^\s*(system|systeme|assistant)\s*:"
-    r"|\b(aucune|sans|no|without)\s+(regles?|rules?|limites?|restrictions?)\b",
-    re.IGNORECASE,
-)
-_CHITCHAT = re.compile(
-    r"^\s*(bonjour|bonsoir|salut|coucou|hello|hi|hey|merci|thanks|thank you|ca va|comment (ca|vas[- ]tu|allez[- ]vous)"
-    r"|qui es[- ]tu|who are you|au revoir|bye)\b[\s!?.,]*(.{0,40})$",
-    re.IGNORECASE,
-)
+# The refused phrasings and their provenance are data: src/ptce_assistant/data/refusals.toml.
+_INJECTION = re.compile(alternatives("injection"), re.IGNORECASE)
+_CHITCHAT = re.compile(rf"^\s*({alternatives('chitchat')})\b[\s!?.,]*(.{{0,40}})$", re.IGNORECASE)
 
 
 class Evidence(BaseModel):
