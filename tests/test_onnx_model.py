@@ -19,6 +19,7 @@ from ptce_assistant.config import PROJECT_ROOT, Settings
 from ptce_assistant.embeddings import model_folder, prepare_query_model
 from ptce_assistant.evals.dataset import load_cases
 from ptce_assistant.onnx_model import (
+    EXPORTER_VERSION,
     PARITY_MIN_COSINE,
     STAMP_NAME,
     OnnxEncoder,
@@ -26,6 +27,7 @@ from ptce_assistant.onnx_model import (
     _pooling,
     load_onnx_encoder,
 )
+from ptce_assistant.onnx_model import onnx_folder as onnx_folder_of
 from ptce_assistant.sentences import document_sentences
 
 EVALS = PROJECT_ROOT / "evals"
@@ -91,9 +93,9 @@ def test_export_of_other_weights_is_not_used(tmp_path: Path, caplog: pytest.LogC
     source = tmp_path / "model"
     source.mkdir()
     (source / "model.safetensors").write_bytes(b"new weights")
-    export = tmp_path / "cache" / "models" / "model.onnx"
+    export = onnx_folder_of(tmp_path / "cache", source)
     export.mkdir(parents=True)
-    stamp = {"exporter": 2, "source_sha256": "0" * 64, "fingerprint": {}, "max_tokens": 512}
+    stamp = {"exporter": EXPORTER_VERSION, "source_sha256": "0" * 64, "fingerprint": {}, "max_tokens": 512}
     (export / STAMP_NAME).write_text(json.dumps(stamp))
     with caplog.at_level(logging.WARNING, logger="ptce_assistant.onnx_model"):
         assert load_onnx_encoder(source, tmp_path / "cache") is None
