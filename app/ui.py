@@ -225,6 +225,8 @@ def navigation(person: Person) -> None:
             if person.is_admin or not view.admin_only:
                 st.page_link(_pages[view.file], label=view.title, icon=view.icon)
         st.divider()
+        # Streamlit writes <html lang="en">: screen readers would read the French with an English voice.
+        st.html('<script>document.documentElement.lang = "fr";</script>', unsafe_allow_javascript=True)
 
 
 # Escaping and HTML fragments ---------------------------------------------------------------------

@@ -154,6 +154,7 @@ def test_one_french_navigation_no_deploy_button_and_a_page_title(fresh_server: S
     assert tab.locator("[data-testid='stSidebarNav']").count() == 0  # no second, automatic list
     assert tab.get_by_role("button", name="Deploy").count() == 0
     assert tab.title() == "Leviers · PTCE"
+    assert tab.evaluate("document.documentElement.lang") == "fr"  # read with a French voice
     tab.close()
 
 
