@@ -164,6 +164,6 @@ def test_streamed_draft_then_verified(passages: list[Chunk]) -> None:
     draft = "".join(stream_generation(_model(reply), QUESTION, passages))
     result = verify_answer(draft, passages)
     assert result.text == "Les collectivités repèrent les projets et accompagnent leur émergence [1]."
-    assert [d["reason"] for d in result.verification.dropped] == ["unsupported", "dangling citation [7]"]
+    assert [str(d) for d in result.verification.dropped] == ["unsupported", "dangling citation [7]"]
     (citation,) = result.citations
     assert DOC[citation.start : citation.end] == citation.quote

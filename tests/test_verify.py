@@ -46,7 +46,7 @@ def _assert_quotes_verbatim(result: VerifiedText, passages: list[Chunk]) -> None
 
 
 def _reasons(result: VerifiedText) -> list[str]:
-    return [d["reason"] for d in result.verification.dropped]
+    return [str(d) for d in result.verification.dropped]
 
 
 def test_keeps_supported_cited_sentences(passages: list[Chunk]) -> None:
@@ -109,7 +109,7 @@ def test_drops_with_reason(passages: list[Chunk], draft: str, reason: str) -> No
     kept = "Les collectivités repèrent les projets et accompagnent leur émergence [2]."
     result = verify_answer(f"{kept} {draft}", passages)
     assert _reasons(result) == [reason]
-    assert result.verification.dropped[0]["sentence"].startswith(draft[:20])
+    assert result.verification.dropped[0].sentence.startswith(draft[:20])
     assert result.verification.kept_sentences == 1
     assert result.text == kept.replace("[2]", "[1]")
     assert len(result.citations) == 1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from ptce_assistant.answering.answer import Answer, Citation, Verification
+from ptce_assistant.answering.answer import Answer, Citation, Dropped, Verification
 from ptce_assistant.answering.calibration import Calibration, load_calibration
 from ptce_assistant.answering.evidence import SentenceCandidate, question_terms, sentence_candidates
 from ptce_assistant.answering.extractive import compose_extractive, wants_whole_list
@@ -335,7 +335,9 @@ class Assistant:
     def _abstain(self, base: Answer, decision: GateDecision, hits: list[Hit], started: float) -> Answer:
         lang = base.lang
         text = REFUSAL[decision.refusal][lang] if decision.refusal else ABSTENTION[lang]
-        verification = Verification(fallback=None, dropped=[{"sentence": "", "reason": decision.reason}])
+        verification = Verification(
+            fallback=None, dropped=[Dropped(sentence="", reason="abstained", detail=decision.reason)]
+        )
         consulted = [] if decision.refusal else hits[:3]
         answer = base.model_copy(
             update={"answer": text, "abstained": True, "verification": verification, "consulted": consulted}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from ptce_assistant.chunking import SourceRef
@@ -16,12 +18,36 @@ class Citation(SourceRef):
     quote: str = Field(description="Verbatim substring of the chunk text.")
 
 
+DropReason = Literal[
+    "no citation",  # a generated sentence without [n]
+    "dangling citation",  # [n] beyond the passages given (detail: the marker)
+    "unsupported number",  # a number its passages do not hold (detail: the number)
+    "unknown name",  # a name its passages never use (detail: the name)
+    "unsupported",  # too few of its words in the cited passages
+    "no answer in passages",  # the model's fixed refusal sentence
+    "abstained",  # the gate abstained before anything was written (detail: the gate's reason)
+]
+
+
+class Dropped(BaseModel):
+    """A sentence that was not kept, and why."""
+
+    sentence: str
+    reason: DropReason
+    detail: str = Field(
+        default="", description="What triggered it: the marker, the number, the name, the gate's words."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.reason} {self.detail}".strip()
+
+
 class Verification(BaseModel):
     """What the verifier checked in a composed answer and what it dropped."""
 
     checked_sentences: int = 0
     kept_sentences: int = 0
-    dropped: list[dict[str, str]] = Field(default_factory=list, description="{'sentence', 'reason'}")
+    dropped: list[Dropped] = Field(default_factory=list)
     fallback: str | None = Field(default=None, description="Why the extractive answer replaced the LLM's.")
 
 

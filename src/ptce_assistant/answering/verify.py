@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-from ptce_assistant.answering.answer import Citation, Verification
+from ptce_assistant.answering.answer import Citation, Dropped, Verification
 from ptce_assistant.answering.citations import cite, markdown_literal
 from ptce_assistant.answering.generative import NO_ANSWER
 from ptce_assistant.chunking import Chunk
@@ -179,12 +179,12 @@ def _long_words(text: str) -> list[str]:
     return [w for w in words(text) if len(w) >= _COGNATE_PREFIX and w not in _COGNATE_STOPWORDS]
 
 
-def _unsupported_reason(body: str, support: _Support, lang: Lang) -> str | None:
+def _unsupported_reason(body: str, support: _Support, lang: Lang) -> Dropped | None:
     """Why `body` is not supported by the cited passages, or None if it is."""
     for number in _DIGITS.findall(body):
         spelled = _NUMBER_WORDS.get(number, ())
         if number not in support.digits and not any(w in support.words for w in spelled):
-            return f"unsupported number {number}"
+            return Dropped(sentence=body, reason="unsupported number", detail=number)
     for m in _NAME.finditer(body):
         name = m.group()
         before = body[: m.start()].rstrip(" *_")
@@ -195,7 +195,7 @@ def _unsupported_reason(body: str, support: _Support, lang: Lang) -> str | None:
             continue
         if lang == "en" and (folded in ENGLISH_CAPITALISED or folded[:_COGNATE_PREFIX] in support.prefixes):
             continue
-        return f"unknown name {name}"
+        return Dropped(sentence=body, reason="unknown name", detail=name)
     terms = set(french_terms(body))
     if terms and len(terms & support.terms) / len(terms) >= MIN_TERM_OVERLAP:
         return None
@@ -204,7 +204,7 @@ def _unsupported_reason(body: str, support: _Support, lang: Lang) -> str | None:
         hits = _cognate_hits(long_words, support.prefixes)
         if hits and len(hits) / len(long_words) >= MIN_COGNATE_OVERLAP:
             return None
-    return "unsupported"
+    return Dropped(sentence=body, reason="unsupported")
 
 
 def _match_score(body: str, span_text: str, lang: Lang) -> int:
@@ -265,21 +265,22 @@ def verify_answer(text: str, passages: Sequence[Chunk], lang: Lang = "fr", keep_
         if not sentence.body:
             continue  # a stray marker or punctuation on its own line
         verification.checked_sentences += 1
-        reason: str | None = None
+        dropped: Dropped | None = None
         cited = sorted(set(sentence.markers))
         if strip_accents(sentence.body.strip('«»" ').rstrip(".").casefold()) in refusals:
-            reason = "no answer in passages"
+            dropped = Dropped(sentence=sentence.raw, reason="no answer in passages")
         elif not cited:
-            reason = "no citation"
+            dropped = Dropped(sentence=sentence.raw, reason="no citation")
         elif dangling := [n for n in cited if not 1 <= n <= len(passages)]:
-            reason = f"dangling citation [{dangling[0]}]"
+            dropped = Dropped(sentence=sentence.raw, reason="dangling citation", detail=f"[{dangling[0]}]")
         else:
             key = tuple(cited)
             if key not in supports:
                 supports[key] = _support([passages[n - 1] for n in cited])
-            reason = _unsupported_reason(sentence.body, supports[key], lang)
-        if reason is not None:
-            verification.dropped.append({"sentence": sentence.raw, "reason": reason})
+            unsupported = _unsupported_reason(sentence.body, supports[key], lang)
+            dropped = unsupported.model_copy(update={"sentence": sentence.raw}) if unsupported else None
+        if dropped is not None:
+            verification.dropped.append(dropped)
             continue
 
         if keep_numbers:

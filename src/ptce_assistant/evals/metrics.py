@@ -188,7 +188,7 @@ def supported_sentence_rate(answer: Answer, index: CorpusIndex) -> float | None:
         for n in range(1, max(by_number, default=0) + 1)
     ]
     checked = verify_answer(answer.answer, quotes, answer.lang).verification
-    uncited = sum(d["reason"] in ("no citation", "no answer in passages") for d in checked.dropped)
+    uncited = sum(d.reason in ("no citation", "no answer in passages") for d in checked.dropped)
     carrying = checked.checked_sentences - uncited
     return checked.kept_sentences / carrying if carrying else None
 
