@@ -203,3 +203,23 @@ def test_the_reliability_table_bins_cases_by_the_gate_confidence(report_dir: Pat
     assert sum(int(r[1]) for r in rows) == 4
     low = rows[0]  # the off-topic question: little confidence, and indeed not answerable
     assert low[1] == "1" and low[3] == "0.00"
+
+
+def test_validation_splits_get_the_thesaurus_off_column_and_dev_does_not(assistant: Assistant, tmp_path: Path) -> None:
+    """`ptce eval` measures the thesaurus on unseen splits only: hit@3 and evidence_hit without it."""
+    paths = []
+    for name in ("dev", "heldout-blind-2"):
+        (tmp_path / name).mkdir()
+        paths.append(tmp_path / name / f"{name}.jsonl")
+        paths[-1].write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in MINI_SET), encoding="utf-8")
+    report = run_eval(assistant, paths, mode="extractive")
+    assert "no-thesaurus" in report.run.baselines and "no-thesaurus" in report.systems
+    blind = report.splits["heldout-blind-2"].metrics["no-thesaurus"]
+    assert set(blind) == {"hit@3", "evidence_hit"} and blind["hit@3"].n == 3 and blind["evidence_hit"].n == 3
+    assert report.splits["dev"].metrics["no-thesaurus"]["hit@3"].n == 0
+    for case in report.cases:
+        outcome = case.baselines.get("no-thesaurus")
+        if case.split == "dev" or not case.answerable:
+            assert outcome is None
+        else:
+            assert outcome is not None and set(outcome.scores) == {"hit@3", "evidence_hit"} and outcome.passages

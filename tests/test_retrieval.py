@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from ptce_assistant import retrieval
 from ptce_assistant.assistant import Assistant
-from ptce_assistant.retrieval import reciprocal_rank_fusion
+from ptce_assistant.retrieval import expanded_query, reciprocal_rank_fusion
 
 
 def test_rrf_rewards_agreement() -> None:
@@ -37,3 +40,21 @@ def test_breadcrumb_is_indexed_lexically(assistant: Assistant) -> None:
     ids = {cid for cid, _ in hits}
     levers = {c.chunk_id for c in assistant.index.chunks if c.list_length == 8}
     assert levers <= ids
+
+
+def test_the_thesaurus_setting_turns_query_expansion_off() -> None:
+    assert "collectivités" in expanded_query("Que fait la mairie ?")
+    assert expanded_query("Que fait la mairie ?", thesaurus=False) == "Que fait la mairie ?"
+
+
+def test_an_assistant_without_thesaurus_never_expands_and_shares_the_loaded_index(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expanded: list[str] = []
+    monkeypatch.setattr(retrieval, "expansions", lambda query: expanded.append(query) or "")
+    off = assistant.with_settings(thesaurus=False)
+    assert off.index is assistant.index and off.embedder is assistant.embedder and not off.settings.thesaurus
+    off.ask("Comment une mairie peut-elle aider un PTCE à trouver des locaux ?")
+    assert expanded == []
+    assistant.searcher.search("Comment une mairie peut-elle aider un PTCE à trouver des locaux ?")
+    assert expanded  # the same search with the thesaurus on does expand

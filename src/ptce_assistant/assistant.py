@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -109,6 +109,12 @@ class Assistant:
     def calibration(self) -> Calibration:
         """The gate's and the sentence selector's models (PTCE_CALIBRATION_FILE, else the shipped one)."""
         return load_calibration(self.settings.calibration_file)
+
+    def with_settings(self, **changes: Any) -> Assistant:
+        """This assistant with some settings changed, sharing its loaded embedder, index and calibration."""
+        other = Assistant(self.settings.model_copy(update=changes))
+        other.__dict__.update(embedder=self.embedder, index=self.index, calibration=self.calibration)
+        return other
 
     @property
     def vocabulary(self) -> frozenset[str]:
@@ -241,7 +247,7 @@ class Assistant:
         """What the corpus offers for a turn: its passages, their sentences scored, the gate's evidence."""
         query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
         index = self.index
-        expanded = expanded_query(query.text)
+        expanded = expanded_query(query.text, self.settings.thesaurus)
         started = time.perf_counter()
         vector = self.embedder.encode_query(expanded)  # cached: the search has just embedded it
         sentences = sentence_candidates(
@@ -301,7 +307,7 @@ class Assistant:
             return []
         # The question must name the list by its head noun ("les huit leviers", "the levers"), not just
         # land in it: "Quelles sont les spécificités en rural ?" wants one item of "Transversalité, …, rural".
-        asked = set(french_terms(expanded_query(query.text)))
+        asked = set(french_terms(expanded_query(query.text, self.settings.thesaurus)))
         head = next((t for t in french_terms(top.heading) if not t.isdigit()), None)
         if head not in asked:
             return []

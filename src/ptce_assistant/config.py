@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     k: int = Field(default=5, description="Passages returned by search.")
     candidates: int = Field(default=30, description="Candidates taken from each retriever before fusion.")
     rrf_k: int = 60
+    thesaurus: bool = Field(
+        default=True, description="Add the thesaurus's corpus words to queries (0: off, as `ptce eval` measures it)."
+    )
     reranker_model: str | None = Field(
         default=None, description="A sentence-transformers CrossEncoder (folder or hub name) re-scoring the fused hits."
     )

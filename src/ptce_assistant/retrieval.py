@@ -54,9 +54,9 @@ class SearchResult(BaseModel):
     timings_ms: dict[str, float]
 
 
-def expanded_query(query: str) -> str:
-    """The query with the thesaurus's corpus words for everyday ones ("mairie" -> collectivités)."""
-    return f"{query} {expansions(query)}".strip()
+def expanded_query(query: str, thesaurus: bool = True) -> str:
+    """The query with the thesaurus's corpus words for everyday ones ("mairie" -> collectivités), unless off."""
+    return f"{query} {expansions(query) if thesaurus else ''}".strip()
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
@@ -85,7 +85,7 @@ class HybridSearcher:
         view = self.index.refresh()  # vectors, BM25 and chunks of one generation, even if another lands meanwhile
         n = max(self.settings.candidates, k)
         t0 = time.perf_counter()
-        expanded = expanded_query(query)
+        expanded = expanded_query(query, self.settings.thesaurus)
         te = time.perf_counter()
         vector = self.embedder.encode_query(expanded)
         t1 = time.perf_counter()

@@ -46,6 +46,13 @@ from ptce_assistant.evals.records import (
 )
 
 CaseProgress = Callable[[int, int], None]
+# The assistant with PTCE_THESAURUS=0, on validation and test splits only (the dev split built the thesaurus).
+NO_THESAURUS = "no-thesaurus"
+NO_THESAURUS_METRICS = ("hit@3", "evidence_hit")
+NO_THESAURUS_DESCRIPTION = (
+    "The assistant with the thesaurus off (PTCE_THESAURUS=0), on validation and test splits only: "
+    "hit@3 and evidence_hit, to measure what the thesaurus built on dev brings to unseen questions."
+)
 _SECRET_WORDS = ("key", "token", "secret", "password")
 
 
@@ -56,8 +63,12 @@ def evaluate_case(
     mode: Mode | None,
     llm: Backend | None,
     baselines: Sequence[Baseline] = (),
+    thesaurus_off: Assistant | None = None,
 ) -> CaseRecord:
-    """One case through the facade: its top-10 passages, its answer and every score."""
+    """One case through the facade: its top-10 passages, its answer and every score.
+
+    With `thesaurus_off`, the same case also goes through that assistant (its outcome as a baseline).
+    """
     quotes = case.expected_quotes
     # Asked first: its timings then include embedding the question, which the retrieval below re-reads cached.
     answer = assistant.ask(case.question, case.history, mode=mode, llm=llm)
@@ -101,8 +112,34 @@ def evaluate_case(
         scores=scores,
         passed={m: passed(m, v) for m, v in scores.items()},
         timings_ms={stage: round(ms, 2) for stage, ms in answer.timings_ms.items()},
-        baselines={b.name: _baseline_outcome(b, case) for b in baselines} if case.answerable else {},
+        baselines=(
+            {b.name: _baseline_outcome(b, case) for b in baselines}
+            | ({NO_THESAURUS: _without_thesaurus(thesaurus_off, case, mode, llm)} if thesaurus_off else {})
+            if case.answerable
+            else {}
+        ),
     )
+
+
+def _without_thesaurus(assistant: Assistant, case: EvalCase, mode: Mode | None, llm: Backend | None) -> BaselineOutcome:
+    answer = assistant.ask(case.question, case.history, mode=mode, llm=llm)
+    _, result = assistant.retrieve(case.question, case.history, k=MRR_DEPTH)
+    texts = [h.chunk.text for h in result.hits]
+    found = retrieval_scores(texts, case.expected_quotes) | answer_scores(case, answer, assistant.index)
+    scores: Scores = {m: found[m] for m in NO_THESAURUS_METRICS}
+    return BaselineOutcome(
+        passages=[
+            PassageRecord(passage_id=h.chunk.chunk_id, rank=h.rank, covers_expected=covers_any(t, case.expected_quotes))
+            for h, t in zip(result.hits, texts, strict=True)
+        ],
+        scores=scores,
+        passed={m: passed(m, v) for m, v in scores.items()},
+    )
+
+
+def is_unseen(split: str) -> bool:
+    """A validation or test split: not the dev split the word lists and models were tuned on."""
+    return SPLIT_ROLES.get(split, UNDECLARED_ROLE).startswith(("validation", "test"))
 
 
 def _baseline_outcome(baseline: Baseline, case: EvalCase) -> BaselineOutcome:
@@ -122,9 +159,8 @@ def summarize_systems(cases: Sequence[CaseRecord], baselines: Sequence[str]) -> 
     """Headline metrics of the assistant and retrieval metrics of each baseline over some cases."""
     systems = {ASSISTANT: aggregate_scores((c.scores for c in cases), HEADLINE_METRICS)}
     for name in baselines:
-        systems[name] = aggregate_scores(
-            (c.baselines[name].scores for c in cases if name in c.baselines), RETRIEVAL_METRICS
-        )
+        metrics = NO_THESAURUS_METRICS if name == NO_THESAURUS else RETRIEVAL_METRICS
+        systems[name] = aggregate_scores((c.baselines[name].scores for c in cases if name in c.baselines), metrics)
     return systems
 
 
@@ -160,12 +196,15 @@ def run_eval(
             raise PtceError(f"{path}: deux jeux portent le nom « {path.stem} » ; renommez l'un des deux")
         splits[path.stem] = (path, load_cases(path))
     baselines = build_baselines(assistant) if with_baselines else []
+    unseen = with_baselines and assistant.settings.thesaurus and any(is_unseen(split) for split in splits)
+    thesaurus_off = assistant.with_settings(thesaurus=False) if unseen else None
     total = sum(len(cases) for _, cases in splits.values())
     records: list[CaseRecord] = []
     try:
         for split, (_, cases) in splits.items():
             for case in cases:
-                records.append(evaluate_case(assistant, split, case, mode, llm, baselines))
+                off = thesaurus_off if is_unseen(split) else None
+                records.append(evaluate_case(assistant, split, case, mode, llm, baselines, off))
                 if progress:
                     progress(len(records), total)
     finally:
@@ -173,7 +212,7 @@ def run_eval(
             close = getattr(baseline, "close", None)
             if close:
                 close()
-    names = [b.name for b in baselines]
+    names = [b.name for b in baselines] + ([NO_THESAURUS] if thesaurus_off else [])
     summaries = {
         split: summarize_split(split, path, [r for r in records if r.split == split], names)
         for split, (path, _) in splits.items()
@@ -185,6 +224,7 @@ def run_eval(
             llm or assistant.settings.llm,
             baselines,
             time.perf_counter() - started,
+            thesaurus_off=thesaurus_off is not None,
         ),
         splits=summaries,
         cases=records,
@@ -235,7 +275,14 @@ def settings_dump(settings: Settings) -> dict[str, Any]:
     }
 
 
-def run_info(assistant: Assistant, mode: str, llm: str, baselines: Sequence[Baseline], seconds: float) -> RunInfo:
+def run_info(
+    assistant: Assistant,
+    mode: str,
+    llm: str,
+    baselines: Sequence[Baseline],
+    seconds: float,
+    thesaurus_off: bool = False,
+) -> RunInfo:
     """Date, commit, corpus hash, machine and configuration of a run."""
     index = assistant.index
     return RunInfo(
@@ -249,6 +296,7 @@ def run_info(assistant: Assistant, mode: str, llm: str, baselines: Sequence[Base
         llm=llm if mode == "generative" else "none",
         machine=machine(),
         settings=settings_dump(assistant.settings),
-        baselines={b.name: b.description for b in baselines},
+        baselines={b.name: b.description for b in baselines}
+        | ({NO_THESAURUS: NO_THESAURUS_DESCRIPTION} if thesaurus_off else {}),
         seconds=round(seconds, 1),
     )
