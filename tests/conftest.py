@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from ptce_assistant.assistant import Assistant
-from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import PROJECT_ROOT, Settings
 from servers import answers, free_port, stop_group, wait_until
 
@@ -32,22 +31,6 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def paragraph_chunk(doc: str, n: int, first_words: str, title: str, heading: str) -> Chunk:
-    """The paragraph of `doc` that starts with `first_words`, as chunk `n` of document "doc" (exact offsets)."""
-    start = doc.index(first_words)
-    end = doc.find("\n\n", start)
-    end = len(doc) if end == -1 else end
-    return Chunk(
-        chunk_id=f"doc#{n}",
-        doc_id="doc",
-        title=title,
-        text=doc[start:end],
-        breadcrumb=[title, heading],
-        start=start,
-        end=end,
-    )
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from factories import hit, paragraph_chunk
 from ptce_assistant.answering.evidence import SentenceCandidate
 from ptce_assistant.answering.extractive import compose_extractive
 from ptce_assistant.chunking import Chunk
@@ -21,21 +22,7 @@ DOC = (
 def _chunk(
     n: int, first_words: str, heading: str | None, position: int | None = None, length: int | None = None
 ) -> Chunk:
-    start = DOC.index(first_words)
-    end = DOC.find("\n\n", start)
-    end = len(DOC) if end == -1 else end
-    crumb = [TITLE, heading] if heading else [TITLE]
-    return Chunk(
-        chunk_id=f"doc#{n}",
-        doc_id="doc",
-        title=TITLE,
-        text=DOC[start:end],
-        breadcrumb=crumb,
-        list_position=position,
-        list_length=length,
-        start=start,
-        end=end,
-    )
+    return paragraph_chunk(DOC, n, first_words, TITLE, heading, position, length)
 
 
 INTRO = _chunk(0, "Le RTES", None)
@@ -45,7 +32,7 @@ QUERY = StandaloneQuery(text="Pourquoi les services ne se parlent-ils pas ?")
 
 
 def _hit(rank: int, chunk: Chunk) -> Hit:
-    return Hit(rank=rank, chunk=chunk, score=1.0 / rank, dense_similarity=0.85)
+    return hit(rank, chunk, dense_similarity=0.85)
 
 
 def _sentence(hit: Hit, position: int, probability: float) -> SentenceCandidate:

@@ -6,7 +6,8 @@ from functools import partial
 
 import pytest
 
-from ptce_assistant.answering.answer import Answer, Citation, Verification
+from factories import answer
+from ptce_assistant.answering.answer import Citation, Verification
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.evals.dataset import EvalCase
 from ptce_assistant.evals.metrics import (
@@ -75,19 +76,6 @@ def cite(n: int, chunk: Chunk, quote: str | None = None, shift: int = 0) -> Cita
         start=chunk.start + offset + shift,
         end=chunk.start + offset + shift + len(quote),
     )
-
-
-def answer(text: str, citations: list[Citation], **fields: object) -> Answer:
-    values: dict[str, object] = {
-        "question": "q",
-        "standalone_query": "q",
-        "answer": text,
-        "abstained": False,
-        "confidence": 0.8,
-        "citations": citations,
-        **fields,
-    }
-    return Answer.model_validate(values)
 
 
 def case(answerable: bool = True, lang: str = "fr") -> EvalCase:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from factories import hit, paragraph_chunk
 from ptce_assistant.answering.answer_types import AnswerTypes, answer_types
-from ptce_assistant.answering.gate import refusal_kind
+from ptce_assistant.answering.calibration import load_calibration
+from ptce_assistant.answering.gate import Evidence, decide, evidence_for, refusal_kind
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.conversation import Turn
+from ptce_assistant.lexical import french_terms
 
 STUDY_SENTENCE = "L'étude, réalisée auprès d'une cinquantaine d'initiatives, fait ressortir le lien fort."
 
@@ -205,3 +208,29 @@ def test_a_followup_is_typed_by_its_own_words(assistant: Assistant) -> None:
     findings = assistant.examine("Et elle porte sur combien d'initiatives ?", history, "fr")
     assert "réalisé" in findings.query.text, "the standalone query carries the previous question"
     assert findings.evidence.answer_type == "count"
+
+
+def test_the_gate_on_fake_search_results() -> None:
+    """Fast: the same passages, two questions; the one asking an amount they lack is trusted less."""
+    doc = "Les collectivités repèrent les projets et soutiennent l'emploi des PTCE.\n\nL'étude porte sur 50 PTCE."
+    chunks = [
+        paragraph_chunk(doc, 0, "Les collectivités", "Étude", "Rôle"),
+        paragraph_chunk(doc, 1, "L'étude", "Étude", None),
+    ]
+    hits = [hit(1, chunks[0], dense_similarity=0.88), hit(2, chunks[1], dense_similarity=0.84)]
+    vocabulary = frozenset(french_terms(doc + " étude rôle"))
+
+    def evidence(question: str) -> Evidence:
+        return evidence_for(question, hits, [], vocabulary, lambda term: 1.0, "fr", question=question)
+
+    role, budget = evidence("Quel rôle pour les collectivités ?"), evidence("Quel budget pour les collectivités ?")
+    assert role.answer_type is None and budget.answer_types_missing == ["amount"]
+    model = load_calibration().gate
+    # A sentence as close as the passages: the role question is answered, the amount one is not.
+    close = {"best_sentence": 0.88}
+    assert decide(role.model_copy(update=close), model).answerable
+    refused = decide(budget.model_copy(update=close), model)
+    assert not refused.answerable and refused.reason == "asks for an amount the passages do not contain"
+    # The missing type itself lowers the confidence, all else equal.
+    found = budget.model_copy(update={**close, "answer_type_missing": 0.0})
+    assert model.probability(budget.model_copy(update=close).features()) < model.probability(found.features())

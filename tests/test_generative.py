@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field
 
-from conftest import paragraph_chunk
+from factories import paragraph_chunk
 from ptce_assistant.answering.generative import (
     MAX_PASSAGE_CHARS,
     NO_ANSWER,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import paragraph_chunk
+from factories import paragraph_chunk
 from ptce_assistant.answering.generative import NO_ANSWER
 from ptce_assistant.answering.verify import VerifiedText, verify_answer
 from ptce_assistant.chunking import Chunk

@@ -175,7 +175,8 @@ def refused(refusal: Refusal) -> GateDecision:
 def _weakest(evidence: Evidence) -> str:
     """Why the gate abstained, in the words of its strongest signal."""
     if evidence.answer_types_missing:
-        return f"asks for a {' and a '.join(evidence.answer_types_missing)} the passages do not contain"
+        asked = " and ".join(f"an {t}" if t[0] in "aeiou" else f"a {t}" for t in evidence.answer_types_missing)
+        return f"asks for {asked} the passages do not contain"
     if evidence.unknown_names:
         return f"names what the corpus never mentions: {', '.join(evidence.unknown_names)}"
     if evidence.unknown_terms and evidence.unknown_share >= 0.3:
