@@ -14,7 +14,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-ListName = Literal["stopwords", "question_words", "english_words", "french_words", "english_capitalised"]
+ListName = Literal[
+    "stopwords", "question_words", "english_words", "french_words", "english_capitalised", "english_stopwords"
+]
 RefusalName = Literal["injection", "chitchat"]
 SOURCE = re.compile(r"domain vocabulary|from failure of case [a-z0-9-]+|from issue \d+|unknown")
 

@@ -19,6 +19,7 @@ from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Lang
 from ptce_assistant.lexical import ENGLISH_CAPITALISED, STOPWORDS, french_terms, strip_accents, words
 from ptce_assistant.text import sentence_spans
+from ptce_assistant.wordlists import word_list
 
 # French sentences: at least half of their content terms (stemmed) must occur in the cited passages.
 # On hand-made probes, faithful paraphrases by the local model scored 0.6-1.0 and answers built on
@@ -62,43 +63,8 @@ _NUMBER_WORDS: dict[str, tuple[str, ...]] = {
     "100": ("cent", "centaine"),
     "1000": ("mille", "millier"),
 }
-# Long English function words that would otherwise count as content in the cognate check.
-_ENGLISH_STOPWORDS = frozenset(
-    {
-        "about",
-        "above",
-        "after",
-        "again",
-        "among",
-        "based",
-        "being",
-        "below",
-        "between",
-        "could",
-        "during",
-        "every",
-        "other",
-        "their",
-        "there",
-        "these",
-        "those",
-        "through",
-        "under",
-        "until",
-        "where",
-        "which",
-        "while",
-        "within",
-        "without",
-        "would",
-        "should",
-        "shall",
-        "might",
-        "using",
-        "because",
-        "however",
-    }
-)
+# Long English function words that would otherwise count as content in the cognate check (data/lexicon.toml).
+_ENGLISH_STOPWORDS = word_list("english_stopwords")
 # fmt: on
 _COGNATE_STOPWORDS = STOPWORDS | _ENGLISH_STOPWORDS
 
