@@ -8,8 +8,9 @@ from factories import hit, paragraph_chunk
 from ptce_assistant.answering.answer_types import AnswerTypes, answer_types
 from ptce_assistant.answering.calibration import load_calibration
 from ptce_assistant.answering.gate import Evidence, decide, evidence_for, refusal_kind
+from ptce_assistant.answering.question import analyse
 from ptce_assistant.assistant import Assistant
-from ptce_assistant.conversation import Turn
+from ptce_assistant.conversation import StandaloneQuery, Turn
 from ptce_assistant.lexical import french_terms
 
 STUDY_SENTENCE = "L'étude, réalisée auprès d'une cinquantaine d'initiatives, fait ressortir le lien fort."
@@ -221,7 +222,9 @@ def test_the_gate_on_fake_search_results() -> None:
     vocabulary = frozenset(french_terms(doc + " étude rôle"))
 
     def evidence(question: str) -> Evidence:
-        return evidence_for(question, hits, [], vocabulary, lambda term: 1.0, "fr", question=question)
+        return evidence_for(
+            analyse(question, "fr", StandaloneQuery(text=question)), hits, [], vocabulary, lambda t: 1.0
+        )
 
     role, budget = evidence("Quel rôle pour les collectivités ?"), evidence("Quel budget pour les collectivités ?")
     assert role.answer_type is None and budget.answer_types_missing == ["amount"]

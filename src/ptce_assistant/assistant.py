@@ -14,9 +14,10 @@ from pydantic import BaseModel
 
 from ptce_assistant.answering.answer import Answer, Citation, Dropped, Verification
 from ptce_assistant.answering.calibration import Calibration, load_calibration
-from ptce_assistant.answering.evidence import SentenceCandidate, question_terms, sentence_candidates
+from ptce_assistant.answering.evidence import SentenceCandidate, sentence_candidates
 from ptce_assistant.answering.extractive import compose_extractive, wants_whole_list
 from ptce_assistant.answering.gate import Evidence, GateDecision, decide, evidence_for, refusal_kind, refused
+from ptce_assistant.answering.question import Question, analyse
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Backend, Mode, Settings, get_settings
 from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
@@ -62,10 +63,15 @@ REFUSAL = {
 class Findings(BaseModel):
     """What the corpus offers for one turn, before any decision: the gate and the composer read it."""
 
-    query: StandaloneQuery
+    question: Question
     result: SearchResult
     sentences: list[SentenceCandidate]
     evidence: Evidence
+
+    @property
+    def query(self) -> StandaloneQuery:
+        """The standalone query that was searched."""
+        return self.question.standalone
 
 
 class StreamEvent(BaseModel):
@@ -247,23 +253,21 @@ class Assistant:
         """What the corpus offers for a turn: its passages, their sentences scored, the gate's evidence."""
         query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
         index = self.index
-        expanded = expanded_query(query.text, self.settings.thesaurus)
+        asked = analyse(question, "en" if lang == "en" else "fr", query, self.settings.thesaurus)
         started = time.perf_counter()
-        vector = self.embedder.encode_query(expanded)  # cached: the search has just embedded it
+        vector = self.embedder.encode_query(asked.expanded)  # cached: the search has just embedded it
         sentences = sentence_candidates(
-            vector, question_terms(expanded), result.hits, index.sentences, index.lexical.idf, self.calibration.sentence
+            vector, list(asked.terms), result.hits, index.sentences, index.lexical.idf, self.calibration.sentence
         )
         scored = time.perf_counter()
-        evidence = evidence_for(
-            query.text, result.hits, sentences, self.vocabulary, index.lexical.idf, lang, question=question
-        )
+        evidence = evidence_for(asked, result.hits, sentences, self.vocabulary, index.lexical.idf)
         timings = {
             **result.timings_ms,
             "sentences": (scored - started) * 1000,
             "gate": (time.perf_counter() - scored) * 1000,  # stream() adds the decision itself
         }
         result = result.model_copy(update={"timings_ms": timings})
-        return Findings(query=query, result=result, sentences=sentences, evidence=evidence)
+        return Findings(question=asked, result=result, sentences=sentences, evidence=evidence)
 
     # Steps -------------------------------------------------------------------------------------
     def _trimmed(self, history: Sequence[Turn]) -> list[Turn]:

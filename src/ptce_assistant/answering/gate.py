@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 
 from ptce_assistant.answering.answer_types import answer_types
 from ptce_assistant.answering.calibration import LinearModel
-from ptce_assistant.answering.evidence import Idf, SentenceCandidate, question_terms, weighted_share
+from ptce_assistant.answering.evidence import Idf, SentenceCandidate, weighted_share
+from ptce_assistant.answering.question import Question
 from ptce_assistant.lexical import ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms, strip_accents
 from ptce_assistant.retrieval import Hit
 from ptce_assistant.wordlists import alternatives
@@ -89,20 +90,18 @@ def refusal_kind(question: str) -> Refusal | None:
 
 
 def evidence_for(
-    query: str,
+    question: Question,
     hits: Sequence[Hit],
     candidates: Sequence[SentenceCandidate],
     vocabulary: Set[str],
     idf: Idf,
-    lang: str,
-    question: str | None = None,
 ) -> Evidence:
-    """The gate's features for a standalone query, its ranked passages and their scored sentences.
+    """The gate's features for a question, its ranked passages and their scored sentences.
 
-    What is asked is read from the user's own `question` when given: a follow-up's standalone query also
-    carries the previous turn's question, whose answer type was answered then.
+    What is asked is read from the user's own words: a follow-up's standalone query also carries the
+    previous turn's question, whose answer type was answered then.
     """
-    terms = question_terms(query)
+    terms = question.query_terms
     top = hits[:3]
     covered: set[str] = set()
     for hit in top:
@@ -111,20 +110,20 @@ def evidence_for(
     similarities = sorted((h.dense_similarity or 0.0 for h in hits), reverse=True) or [0.0]
     # A heading is part of what a passage says ("8 leviers au développement des PTCE ont été identifiés").
     passages = [f"{h.chunk.breadcrumb[-1]}\n{h.chunk.text}" if h.chunk.breadcrumb else h.chunk.text for h in top]
-    types = answer_types(question or query, passages, vocabulary)
+    types = answer_types(question.text, passages, vocabulary)
     return Evidence(
         top_dense=similarities[0],
         dense_margin=similarities[0] - (similarities[1] if len(similarities) > 1 else 0.0),
         best_sentence=max((c.similarity for c in candidates), default=0.0),
         coverage=len(covered) / len(terms) if terms else 0.0,
         # The corpus vocabulary is French: an English question's words say nothing about coverage.
-        unknown_share=weighted_share(terms, set(unknown), idf) if lang == "fr" else 0.0,
+        unknown_share=weighted_share(terms, set(unknown), idf) if question.lang == "fr" else 0.0,
         unknown_terms=unknown,
         query_terms=len(terms),
         answer_type=types.label,
         answer_types_missing=list(types.missing),
         answer_type_missing=types.missing_share,
-        unknown_names=unknown_names(query, vocabulary),
+        unknown_names=unknown_names(question.standalone.text, vocabulary),
     )
 
 
