@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ptce_assistant import wordlists
-from ptce_assistant.lexical import strip_accents
+from ptce_assistant.text import strip_accents
 
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = sorted((ROOT / "evals").glob("heldout*.jsonl"))

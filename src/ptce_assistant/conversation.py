@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from ptce_assistant.chunking import Chunk
-from ptce_assistant.lexical import french_terms, strip_accents, words
+from ptce_assistant.lexical import french_terms
+from ptce_assistant.text import strip_accents, words
 
 Role = Literal["user", "assistant"]
 

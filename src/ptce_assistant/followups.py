@@ -16,7 +16,7 @@ from ptce_assistant.answering.answer import Answer
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Lang
 from ptce_assistant.levers import find_levers
-from ptce_assistant.lexical import strip_accents, words
+from ptce_assistant.text import strip_accents, words
 
 Kind = Literal["lever", "point", "section"]
 MAX_SUGGESTIONS = 3

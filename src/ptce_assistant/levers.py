@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ptce_assistant.chunking import Chunk
-from ptce_assistant.lexical import strip_accents
 from ptce_assistant.retrieval import Hit, SearchResult
+from ptce_assistant.text import strip_accents
 
 
 class _Chunks(Protocol):

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from functools import lru_cache
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_FRENCH
 
+from ptce_assistant.text import strip_accents, words
 from ptce_assistant.wordlists import word_list
-
-_ELISION = re.compile(r"\b(?:[ldjmnstc]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def strip_accents(text: str) -> str:
-    """'collectivités' -> 'collectivites' (users often type without accents)."""
-    decomposed = unicodedata.normalize("NFD", text)
-    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-
 
 # The word lists and their provenance are data: src/ptce_assistant/data/lexicon.toml.
 STOPWORDS: frozenset[str] = frozenset(strip_accents(w) for w in STOPWORDS_FRENCH) | word_list("stopwords")
@@ -31,12 +20,6 @@ QUESTION_WORDS: frozenset[str] = word_list("question_words")
 @lru_cache(maxsize=1)
 def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("french")
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased, accent-free words with French elisions removed (l', d', qu'...)."""
-    text = _ELISION.sub(" ", text.lower())
-    return _WORD.findall(strip_accents(text))
 
 
 def french_terms(text: str) -> list[str]:

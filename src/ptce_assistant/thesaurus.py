@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ptce_assistant.lexical import strip_accents
+from ptce_assistant.text import strip_accents
 from ptce_assistant.wordlists import synonyms
 
 # Entries and their provenance are data: src/ptce_assistant/data/thesaurus.toml.

@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
-from ptce_assistant.lexical import QUESTION_WORDS, french_terms, strip_accents
+from ptce_assistant.lexical import QUESTION_WORDS, french_terms
+from ptce_assistant.text import strip_accents
 
 
 @dataclass(frozen=True)

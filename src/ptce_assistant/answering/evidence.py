@@ -15,10 +15,10 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from ptce_assistant.answering.calibration import LinearModel
-from ptce_assistant.lexical import QUESTION_WORDS, french_terms, words
+from ptce_assistant.lexical import QUESTION_WORDS, french_terms
 from ptce_assistant.retrieval import Hit
 from ptce_assistant.sentences import SentenceVectors
-from ptce_assistant.text import sentence_spans
+from ptce_assistant.text import sentence_spans, words
 
 # Sentences of this many top passages compete for the quote (hit@3 is 0.71-0.98 across splits).
 CANDIDATE_PASSAGES = 4

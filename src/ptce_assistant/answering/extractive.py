@@ -19,9 +19,8 @@ from ptce_assistant.answering.citations import cite, markdown_literal
 from ptce_assistant.answering.evidence import SentenceCandidate
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.conversation import StandaloneQuery
-from ptce_assistant.lexical import strip_accents
 from ptce_assistant.retrieval import Hit
-from ptce_assistant.text import sentence_spans
+from ptce_assistant.text import sentence_spans, strip_accents
 
 _WHOLE_LIST = re.compile(
     r"\b(quels sont|quelles sont|lesquels|lesquelles|liste|enumere|cite[rz]? les|les \d+|les (huit|trois|quatre)"

@@ -17,8 +17,9 @@ from ptce_assistant.answering.answer_types import answer_types
 from ptce_assistant.answering.calibration import LinearModel
 from ptce_assistant.answering.evidence import Idf, SentenceCandidate, weighted_share
 from ptce_assistant.answering.question import Question
-from ptce_assistant.lexical import ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms, strip_accents
+from ptce_assistant.lexical import ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms
 from ptce_assistant.retrieval import Hit
+from ptce_assistant.text import strip_accents
 from ptce_assistant.wordlists import alternatives
 
 Refusal = Literal["injection", "chitchat", "empty"]

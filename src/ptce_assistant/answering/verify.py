@@ -17,8 +17,8 @@ from ptce_assistant.answering.citations import cite, markdown_literal
 from ptce_assistant.answering.generative import NO_ANSWER
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Lang
-from ptce_assistant.lexical import ENGLISH_CAPITALISED, STOPWORDS, french_terms, strip_accents, words
-from ptce_assistant.text import sentence_spans
+from ptce_assistant.lexical import ENGLISH_CAPITALISED, STOPWORDS, french_terms
+from ptce_assistant.text import sentence_spans, strip_accents, words
 from ptce_assistant.wordlists import word_list
 
 # French sentences: at least half of their content terms (stemmed) must occur in the cited passages.
