@@ -7,9 +7,15 @@ are all counted) over an index already built on disk:
 - naive, first search: load the files, split them, embed them into an in-memory Chroma, search (the
   tutorial pipeline keeps nothing on disk, so it embeds at every start);
 - naive, first answer: the same, then load the local model and stream its answer (first token and
-  complete answer). Skipped with --no-llm.
+  complete answer). Skipped with --no-llm;
+- ours with torch: the first answer with PTCE_QUERY_RUNTIME=torch (questions embedded by
+  sentence-transformers, as before the ONNX export), beside the default ONNX Runtime path;
+- the app: `ptce app` spawned, a headless Chromium (already running, as a user's browser is) polls the
+  page; first paint = the question box is shown, first answer = an extractive answer's first source
+  card is shown after the first question is sent as soon as the box appears. Both runtimes.
+  Skipped with --no-app.
 
-    .venv/bin/python benchmarks/cold_start.py [--runs 3] [--no-llm]
+    .venv/bin/python benchmarks/cold_start.py [--runs 3] [--no-llm] [--no-app]
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from harness import (
 )
 
 SCRIPT = Path(__file__).resolve()
-JOBS = ("ours-search", "ours-ask", "naive-search", "naive-ask")
+JOBS = ("ours-search", "ours-ask", "ours-ask-torch", "naive-search", "naive-ask")
+RUNTIMES = ("onnx", "torch")
 
 
 def child(job: str, question: str) -> None:
@@ -44,6 +51,8 @@ def child(job: str, question: str) -> None:
     from ptce_assistant.assistant import Assistant
 
     settings = bundled_settings()
+    if job == "ours-ask-torch":
+        settings = settings.model_copy(update={"query_runtime": "torch"})
     if job.startswith("ours"):
         assistant = Assistant(settings)
         if job == "ours-search":
@@ -63,10 +72,101 @@ def child(job: str, question: str) -> None:
     child_report(first_token_at=started + generation.first_token, done_at=started + generation.total)
 
 
+def app_cold_start(runtime: str, browser: Any, work: Path) -> tuple[float, float]:
+    """Milliseconds from spawning `ptce app` to its first paint and to its first answer in the browser."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parents[1] / "tests"))
+    from servers import free_port, stop_group
+
+    settings = bundled_settings()
+    port = free_port()
+    env = {
+        **os.environ,
+        "PTCE_CORPUS_DIR": str(settings.corpus_dir),
+        "PTCE_INDEX_DIR": str(settings.index_dir),
+        "PTCE_AUDIT_DB": str(work / "audit.sqlite3"),
+        "PTCE_MODE": "extractive",
+        "PTCE_QUERY_RUNTIME": runtime,
+    }
+    work.mkdir(parents=True, exist_ok=True)
+    tab = browser.new_page()
+    spawned = time.time()
+    with (work / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ptce_assistant.cli", "app", "--port", str(port)],
+            env=env,
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        while True:  # the page loads once the server listens
+            try:
+                tab.goto(f"http://127.0.0.1:{port}", timeout=60_000)
+                break
+            except Exception:  # connection refused until the server is up
+                if server.poll() is not None or time.time() - spawned > 300:
+                    raise
+                time.sleep(0.05)
+        box = tab.get_by_placeholder("Posez une question sur l'étude…")
+        box.wait_for(timeout=300_000)
+        painted = time.time()
+        box.fill(dev_cases()[0].question)
+        box.press("Enter")
+        tab.locator("#t1-source-1").wait_for(timeout=300_000)
+        answered = time.time()
+    finally:
+        tab.close()
+        stop_group(server)
+        shutil.rmtree(work, ignore_errors=True)
+    return (painted - spawned) * 1000, (answered - spawned) * 1000
+
+
+def app_runs(runs: int) -> dict[str, list[float]]:
+    """`runs` cold starts of the app per runtime, interleaved, in one headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    samples: dict[str, list[float]] = {f"app-{k}-{r}": [] for r in RUNTIMES for k in ("paint", "answer")}
+    work = SCRIPT.parent / "work" / "app-cold"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags, headless=True)
+        try:
+            for _ in range(runs):
+                for runtime in RUNTIMES:
+                    paint, answer = app_cold_start(runtime, browser, work)
+                    samples[f"app-paint-{runtime}"].append(paint)
+                    samples[f"app-answer-{runtime}"].append(answer)
+        finally:
+            browser.close()
+    return samples
+
+
+def versus_torch(metric: str, onnx: dict[str, Any], torch: dict[str, Any]) -> Row:
+    """A row of ours only: questions embedded by ONNX Runtime (default) vs by torch, and the speed-up."""
+    speedup = times(ratio(torch["p50"], onnx["p50"]))
+    return Row(f"{metric}: ONNX Runtime vs torch (PTCE_QUERY_RUNTIME)", f"{pair(onnx)} vs {pair(torch)} ({speedup})")
+
+
 def main() -> None:
     """Spawn each job `--runs` times, interleaved."""
     cli = parser("Cold start to the first search and the first answer: the assistant vs the naive pipeline.", 3)
     cli.add_argument("--no-llm", action="store_true", help="skip the naive pipeline's LLM answer (slow)")
+    cli.add_argument("--no-app", action="store_true", help="skip the app's cold starts in Chromium")
     cli.add_argument("--child", choices=JOBS, help=argparse.SUPPRESS)
     args = cli.parse_args()
     question = dev_cases()[0].question
@@ -86,6 +186,8 @@ def main() -> None:
             memory[job].append(found["max_rss_mb"])
             if "first_token_at" in found:
                 samples["naive-first-token"].append((found["first_token_at"] - found["spawned_at"]) * 1000)
+    if not args.no_app:
+        samples.update(app_runs(args.runs))
     found_stats = {job: stats(values) for job, values in samples.items()}
     results: dict[str, Any] = {
         "ms": found_stats,
@@ -118,6 +220,12 @@ def main() -> None:
         ]
     else:
         rows.append(Row("cold start → first extractive answer p50 / p95 (ms)", pair(found_stats["ours-ask"])))
+    ask, ask_torch = found_stats["ours-ask"], found_stats["ours-ask-torch"]
+    rows.append(versus_torch("cold start → first extractive answer p50 / p95 (ms)", ask, ask_torch))
+    if not args.no_app:
+        for kind, label in (("paint", "first paint"), ("answer", "first answer")):
+            onnx, torch = found_stats[f"app-{kind}-onnx"], found_stats[f"app-{kind}-torch"]
+            rows.append(versus_torch(f"app cold start → {label} in Chromium p50 / p95 (ms)", onnx, torch))
     recorder.finish(results, rows, runs=f"{args.runs} processes each")
 
 
