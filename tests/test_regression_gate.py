@@ -13,7 +13,14 @@ from ptce_assistant.config import PROJECT_ROOT, get_settings
 
 SETS = [
     PROJECT_ROOT / "evals" / name
-    for name in ("dev.jsonl", "heldout.jsonl", "heldout-blind.jsonl", "heldout-blind-2.jsonl", "heldout-blind-3.jsonl")
+    for name in (
+        "dev.jsonl",
+        "heldout.jsonl",
+        "heldout-blind.jsonl",
+        "heldout-blind-2.jsonl",
+        "heldout-blind-3.jsonl",
+        "heldout-blind-4.jsonl",
+    )
 ]
 
 
