@@ -5,6 +5,7 @@ Several app instances then share one loaded model instead of loading 1.1 GB each
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from urllib.parse import urlsplit
@@ -13,7 +14,6 @@ from pydantic import BaseModel
 
 from ptce_assistant.config import Settings
 from ptce_assistant.errors import ModelUnavailableError
-from ptce_assistant.llm import _installed
 from ptce_assistant.models.gguf import local_model_path
 
 # The name `ptce serve-llm` gives the model; PTCE_OPENAI_MODEL must be the same.
@@ -50,7 +50,7 @@ def server_command(settings: Settings, host: str, port: int) -> list[str]:
     Requests queue instead of interrupting each other (llama.cpp's default cuts a stream when the
     next request arrives, which mixes up concurrent users). Raises ModelUnavailableError if missing.
     """
-    if not _installed("llama_cpp.server") or not _installed("fastapi") or not _installed("sse_starlette"):
+    if not all(importlib.util.find_spec(module) for module in ("llama_cpp", "fastapi", "sse_starlette", "uvicorn")):
         raise ModelUnavailableError(f"llama.cpp's server is not installed. Run: {_INSTALL_SERVER}")
     return [
         sys.executable,
