@@ -22,7 +22,7 @@ from ptce_assistant.access import Person
 from ptce_assistant.answering.answer import Answer, Citation
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.audit import AuditLog
-from ptce_assistant.chunking import Chunk
+from ptce_assistant.chunking import Chunk, SourceRef
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.errors import PtceError
 from ptce_assistant.exports import FORMATS, ExportFormat, file_name
@@ -277,22 +277,13 @@ def answer_html(answer: Answer, anchor: str) -> str:
     return html_block("<br>".join(parts), "ptce-answer")
 
 
-def location(
-    chunk_title: str,
-    breadcrumb: Sequence[str],
-    page: int | None,
-    page_label: str | None,
-    list_position: int | None = None,
-    list_length: int | None = None,
-) -> str:
+def location(source: SourceRef, list_position: int | None = None, list_length: int | None = None) -> str:
     """« Section › sous-section · levier 7 sur 8 · p. 3 » (plain text, escape before rendering)."""
-    where = [" › ".join(breadcrumb[1:]) or "Introduction"]
+    item = None
     if list_position and list_length:
-        noun = "levier" if breadcrumb and is_lever_heading(breadcrumb[-1]) else "point"
-        where.append(f"{noun} {list_position} sur {list_length}")
-    if page:
-        where.append(f"p. {page_label or page}")
-    return " · ".join(where)
+        noun = "levier" if source.breadcrumb and is_lever_heading(source.breadcrumb[-1]) else "point"
+        item = f"{noun} {list_position} sur {list_length}"
+    return source.where(item)
 
 
 def passage_html(text: str, start: int | None = None, end: int | None = None) -> str:
@@ -327,19 +318,17 @@ def citation_card_html(citation: Citation, chunk: Chunk | None, anchor: str) -> 
     span = quote_span(citation, chunk) if chunk is not None else None
     if chunk is None or span is None:  # the document changed since the answer: show the quote alone
         passage = passage_html(citation.quote, 0, len(citation.quote))
-        where = location(citation.title, citation.breadcrumb, citation.page, citation.page_label)
+        where = location(citation)
     else:
         passage = passage_html(chunk.text, *span)
-        where = location(
-            chunk.title, chunk.breadcrumb, chunk.page, chunk.page_label, chunk.list_position, chunk.list_length
-        )
+        where = location(chunk, chunk.list_position, chunk.list_length)
     return card_html(f"[{citation.n}]", citation.title, where, passage, source_id(anchor, citation.n))
 
 
 def hit_card_html(hit: Hit, head: str = "") -> str:
     """A retrieved passage (consulted, nearest or related), without highlight."""
     c = hit.chunk
-    where = location(c.title, c.breadcrumb, c.page, c.page_label, c.list_position, c.list_length)
+    where = location(c, c.list_position, c.list_length)
     return card_html(head or "·", c.title, where, passage_html(c.text))
 
 

@@ -25,7 +25,7 @@ STAGES: dict[Stage, str] = {"emergence": "Émergence du projet", "developpement"
 def lever_card(lever: Lever, head: str, element_id: str | None = None) -> str:
     """The lever's verbatim text with its citation: title, section, position, page."""
     chunk = lever.first
-    where = ui.location(chunk.title, chunk.breadcrumb, chunk.page, chunk.page_label, lever.position, lever.count)
+    where = ui.location(chunk, lever.position, lever.count)
     card: str = ui.card_html(head, chunk.title, where, ui.passage_html(lever.text), element_id)
     return card
 

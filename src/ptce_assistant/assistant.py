@@ -27,7 +27,7 @@ from ptce_assistant.followups import FollowUp, suggest
 from ptce_assistant.index import CorpusIndex, Ingestor, IngestReport, ProgressCallback
 from ptce_assistant.levers import Recommendation
 from ptce_assistant.lexical import detect_language, french_terms
-from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult, expanded_query
+from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult
 
 if TYPE_CHECKING:
     from ptce_assistant.embeddings import SentenceEmbeddings
@@ -227,7 +227,7 @@ class Assistant:
         if not hits or not decision.answerable:
             yield StreamEvent(kind="final", answer=self._abstain(base, decision, hits, started))
             return
-        draft = self._extractive(base, query, hits, candidates, lang, started)
+        draft = self._extractive(base, findings.question, hits, candidates, started)
         if mode != "generative":
             yield StreamEvent(kind="final", answer=draft)
             return
@@ -302,8 +302,9 @@ class Assistant:
         rest = [h for h in hits if h.chunk.chunk_id != item.chunk_id]
         return [h.model_copy(update={"rank": i}) for i, h in enumerate([pinned, *rest], start=1)]
 
-    def _list_items(self, query: StandaloneQuery, hits: list[Hit]) -> list[Hit]:
+    def _list_items(self, question: Question, hits: list[Hit]) -> list[Hit]:
         """Every item of the list a question asks for in full, when the top passage is in a list."""
+        query = question.standalone
         if query.list_item is not None or query.followup or not hits or not wants_whole_list(query.text):
             return []
         top = hits[0].chunk
@@ -311,7 +312,7 @@ class Assistant:
             return []
         # The question must name the list by its head noun ("les huit leviers", "the levers"), not just
         # land in it: "Quelles sont les spécificités en rural ?" wants one item of "Transversalité, …, rural".
-        asked = set(french_terms(expanded_query(query.text, self.settings.thesaurus)))
+        asked = set(french_terms(question.expanded))
         head = next((t for t in french_terms(top.heading) if not t.isdigit()), None)
         if head not in asked:
             return []
@@ -321,20 +322,19 @@ class Assistant:
     def _extractive(
         self,
         base: Answer,
-        query: StandaloneQuery,
+        question: Question,
         hits: list[Hit],
         candidates: Sequence[SentenceCandidate],
-        lang: str,
         started: float,
     ) -> Answer:
         composing = time.perf_counter()
-        list_items = self._list_items(query, hits)
+        list_items = self._list_items(question, hits)
         text, citations = compose_extractive(
-            query,
+            question.standalone,
             hits,
             candidates,
             list_items,
-            "en" if lang == "en" else "fr",
+            question.lang,
             self.settings.max_answer_sentences,
             self.calibration.sentence.threshold,
         )

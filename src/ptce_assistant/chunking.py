@@ -27,6 +27,15 @@ class SourceRef(BaseModel):
     start: int = Field(description="Offset in the document's extracted text.")
     end: int
 
+    def where(self, item: str | None = None) -> str:
+        """« Section › sous-section · levier 7 sur 8 · p. 3 »: the section path, the list item, the page."""
+        parts = [" › ".join(self.breadcrumb[1:]) or "Introduction"]
+        if item:
+            parts.append(item)
+        if self.page:
+            parts.append(f"p. {self.page_label or self.page}")
+        return " · ".join(parts)
+
 
 class Chunk(SourceRef):
     """A passage of a document, the unit that is embedded, indexed and cited."""

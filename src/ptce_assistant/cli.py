@@ -259,13 +259,18 @@ def ask(
             if out is None:
                 sys.stdout.buffer.write(data)
                 return
-            try:
-                out.write_bytes(data)
-            except OSError as exc:
-                raise PtceError(f"{out} : écriture impossible ({exc.strerror})") from None
+            _write_file(out, data)
             errors.print(f"Réponse exportée : {_shown(str(out))} ({len(data)} octets)", highlight=False)
             return
         _stream_to_console(assistant, question, turns, mode, backend)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path`, or PtceError naming the file."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise PtceError(f"{path} : écriture impossible ({exc.strerror})") from None
 
 
 def _export_format(name: str | None, out: Path | None) -> ExportFormat | None:
@@ -487,7 +492,6 @@ def run_app(
 ) -> None:
     """Lancer l'application web Streamlit (chat, leviers, documents)."""
     import os
-    import sys
 
     from ptce_assistant.access import MIN_ADMIN_TOKEN_CHARS, admin_token_usable
     from ptce_assistant.config import PROJECT_ROOT
@@ -563,8 +567,6 @@ def serve_llm(
         f"Application : PTCE_LLM=openai PTCE_OPENAI_BASE_URL=http://{host}:{port}/v1 PTCE_OPENAI_MODEL={SERVED_MODEL}",
         highlight=False,
     )
-    import sys
-
     sys.stdout.flush()
     # Replaced by the server (no child process): signals reach it and nothing is left orphaned.
     os.execve(command[0], command, server_environment(settings))
@@ -597,8 +599,6 @@ def audit_export(
     ] = False,
 ) -> None:
     """Exporter les tours de conversation et leurs avis (ou les événements), de tous ou d'une personne."""
-    import sys
-
     from ptce_assistant.access import os_person
     from ptce_assistant.audit import open_audit_log
 
@@ -649,8 +649,6 @@ def audit_drafts(
     out: Annotated[Path | None, typer.Option("--out", help="Fichier JSONL (défaut : sortie standard).")] = None,
 ) -> None:
     """Transformer les réponses mal notées en cas d'évaluation à relire (tags from-feedback, needs-review)."""
-    import sys
-
     from ptce_assistant.audit import open_audit_log
     from ptce_assistant.evals.dataset import cases_from_feedback
 
@@ -660,10 +658,7 @@ def audit_drafts(
         if out is None:
             sys.stdout.write(text)
         else:
-            try:
-                out.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise PtceError(f"{out}: écriture impossible ({exc.strerror})") from None
+            _write_file(out, text.encode("utf-8"))
         errors.print(f"{len(lines)} cas à relire.")
 
 

@@ -40,8 +40,6 @@ LABELS: dict[Lang, dict[str, str]] = {
         "nearest": "Passages les plus proches (ils ne répondent pas à la question)",
         "meta": "Exporté le {date} · empreinte du corpus {corpus} · assistant PTCE (citations vérifiées)",
         "chars": "caractères",
-        "page": "p.",
-        "intro": "Introduction",
     },
     "en": {
         "answer": "Sourced answer",
@@ -52,8 +50,6 @@ LABELS: dict[Lang, dict[str, str]] = {
         "nearest": "Nearest passages (they do not answer the question)",
         "meta": "Exported on {date} · corpus fingerprint {corpus} · PTCE assistant (verified quotes)",
         "chars": "characters",
-        "page": "p.",
-        "intro": "Introduction",
     },
 }
 _MONTHS = {
@@ -89,14 +85,9 @@ def stamp(when: datetime, lang: Lang) -> str:
 
 def source_line(citation: Citation, chunk: Chunk | None, lang: Lang, head: str | None = None) -> str:
     """« [3] Title — Section · levier 3 sur 8 · p. 2 · caractères 120–245 » (`head` replaces « [3] Title — »)."""
-    labels = LABELS[lang]
-    parts = [" › ".join(citation.breadcrumb[1:]) or labels["intro"]]
-    if chunk is not None and (item := chunk.item_label(lang)):
-        parts.append(item)
-    if citation.page:
-        parts.append(f"{labels['page']} {citation.page_label or citation.page}")
-    parts.append(f"{labels['chars']} {citation.start}–{citation.end}")
-    return (f"[{citation.n}] {citation.title} — " if head is None else head) + " · ".join(parts)
+    where = citation.where(chunk.item_label(lang) if chunk is not None else None)
+    chars = f"{LABELS[lang]['chars']} {citation.start}–{citation.end}"
+    return (f"[{citation.n}] {citation.title} — " if head is None else head) + f"{where} · {chars}"
 
 
 def _chunk_source(chunk: Chunk, lang: Lang, head: str) -> str:

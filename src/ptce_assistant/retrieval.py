@@ -32,12 +32,9 @@ class Hit(BaseModel):
 
     def record(self) -> dict[str, Any]:
         """The hit as `ptce search --json` documents it: its rank, its passage and its scores."""
-        c = self.chunk
         return {
             "rank": self.rank,
-            **c.model_dump(include={"chunk_id", "doc_id", "title", "breadcrumb", "text", "page", "page_label"}),
-            "start": c.start,
-            "end": c.end,
+            **self.chunk.model_dump(exclude={"list_position", "list_length"}),
             "score": round(self.score, 6),
             "dense_rank": self.dense_rank,
             "lexical_rank": self.lexical_rank,
