@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from factories import answer
 from ptce_assistant.answering.answer import Citation
 from ptce_assistant.evals.metrics import passed
 from ptce_assistant.evals.records import CaseRecord, EvalReport, HitRecord, RunInfo
@@ -51,21 +52,20 @@ def record(case_id: str, good: bool) -> CaseRecord:
         lang="fr",
         tags=["section:leviers"],
         expected_quotes=["Soutenir l'emploi et les fonctions de coordination."],
-        standalone_query=f"Question {case_id}",
         hits=[HitRecord(chunk_id="doc#0001", rank=1, dense_rank=1, lexical_rank=2, covers_expected=good)],
-        answer=f"D'après l'étude : « {quote} » [1]",
-        answer_lang="fr",
-        mode="extractive",
-        model="extractive",
-        abstained=False,
-        confidence=0.7,
-        citations=[citation],
+        answer=answer(
+            f"D'après l'étude : « {quote} » [1]",
+            [citation],
+            question=f"Question {case_id} <b>?</b>",
+            standalone_query=f"Question {case_id}",
+            confidence=0.7,
+            timings_ms={"retrieve": 40.0, "total": 42.0},
+        ),
         invalid_citations=[],
         dangling_markers=[],
         verbatim_by_construction=True,
         scores=scores,
         passed={m: passed(m, v) for m, v in scores.items()},
-        timings_ms={"retrieve": 40.0, "total": 42.0},
     )
 
 

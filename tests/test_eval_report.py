@@ -18,7 +18,7 @@ def hostile_report() -> EvalReport:
             "question": f"Qui a écrit {SCRIPT} ?",
             "history": [Turn(role="user", content=f"Avant {SCRIPT}")],
             "expected_quotes": [f"Attendu {SCRIPT} & « cité »"],
-            "standalone_query": f"Reformulée {SCRIPT}",
+            "answer": failing.answer.model_copy(update={"standalone_query": f"Reformulée {SCRIPT}"}),
             "hits": [HitRecord(chunk_id=f"doc{SCRIPT}#0001", rank=1, covers_expected=False)],
         }
     )

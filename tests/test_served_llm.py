@@ -243,7 +243,7 @@ def test_the_key_stays_out_of_eval_reports_and_the_audit_log(
     helper = Assistant(served_settings(assistant, llm_server, openai_api_key="refused-key-0987654321"))
     report = run_eval(helper, [cases], mode="generative", llm="openai", with_baselines=False)
     written = write_reports(report, tmp_path / "report")
-    notice = report.cases[0].notice
+    notice = report.cases[0].answer.notice
     assert notice and "PTCE_OPENAI_API_KEY" in notice, notice
     for path in written:
         assert b"refused-key-0987654321" not in path.read_bytes(), path

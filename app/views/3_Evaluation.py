@@ -42,12 +42,13 @@ def show_case(case: CaseRecord) -> None:
     show_text("Question", case.question)
     for turn in case.history:
         show_text("Historique — " + ("utilisateur" if turn.role == "user" else "assistant"), turn.content)
-    if case.standalone_query != case.question:
-        show_text("Requête autonome", case.standalone_query)
+    answer = case.answer
+    if answer.standalone_query != case.question:
+        show_text("Requête autonome", answer.standalone_query)
     for number, quote in enumerate(case.expected_quotes, start=1):
         show_text(f"Citation attendue {number}", quote)
-    show_text("Réponse" + (" (abstention)" if case.abstained else ""), case.answer)
-    for citation in case.citations:
+    show_text("Réponse" + (" (abstention)" if answer.abstained else ""), answer.answer)
+    for citation in answer.citations:
         show_text(f"[{citation.n}] {citation.chunk_id}, car. {citation.start}-{citation.end}", citation.quote)
     st.markdown("**Passages retrouvés (top 10)**")
     st.dataframe(

@@ -67,7 +67,8 @@ def latency_png(report: EvalReport) -> bytes:
     def draw(figure: Any) -> None:
         axes = figure.subplots()
         for split in report.splits:
-            totals = [c.timings_ms["total"] for c in report.cases if c.split == split and "total" in c.timings_ms]
+            timings = [c.answer.timings_ms for c in report.cases if c.split == split]
+            totals = [t["total"] for t in timings if "total" in t]
             axes.hist(totals, bins=20, alpha=0.6, label=split)
         axes.set_xlabel("total time per question (ms)")
         axes.set_ylabel("cases")
@@ -80,8 +81,8 @@ def latency_png(report: EvalReport) -> bytes:
 def is_correct(case: CaseRecord) -> bool:
     """Right decision and, when answering an answerable case, the expected evidence cited."""
     if not case.answerable:
-        return case.abstained
-    return not case.abstained and case.scores.get("evidence_hit") == 1.0
+        return case.answer.abstained
+    return not case.answer.abstained and case.scores.get("evidence_hit") == 1.0
 
 
 def confidence_png(report: EvalReport) -> bytes:
@@ -95,7 +96,7 @@ def confidence_png(report: EvalReport) -> bytes:
                 float(is_correct(c)) + (offset - 0.5) * 0.12 + (zlib.crc32(c.id.encode()) % 7 - 3) * 0.01 for c in cases
             ]
             axes.scatter(
-                [c.confidence for c in cases],
+                [c.answer.confidence for c in cases],
                 y,
                 s=14,
                 alpha=0.7,
@@ -117,11 +118,11 @@ def reliability_rows(report: EvalReport) -> list[list[str]]:
     """The gate's calibration: per confidence band, its mean confidence and the share of cases truly answerable."""
     rows = []
     for low, high in pairwise(RELIABILITY_BINS):
-        cases = [c for c in report.cases if low <= c.confidence < high or (high == 1.0 and c.confidence == 1.0)]
+        cases = [c for c in report.cases if low <= c.answer.confidence < high or c.answer.confidence == high == 1.0]
         if not cases:
             rows.append([f"{low:.1f}-{high:.1f}", "0", "n/a", "n/a", "n/a"])
             continue
-        mean = sum(c.confidence for c in cases) / len(cases)
+        mean = sum(c.answer.confidence for c in cases) / len(cases)
         answerable = sum(c.answerable for c in cases) / len(cases)
         correct = sum(is_correct(c) for c in cases) / len(cases)
         rows.append([f"{low:.1f}-{high:.1f}", str(len(cases)), f"{mean:.2f}", f"{answerable:.2f}", f"{correct:.2f}"])

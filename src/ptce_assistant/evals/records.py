@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from ptce_assistant.answering.answer import Citation
+from ptce_assistant.answering.answer import Answer
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import read_record
 from ptce_assistant.evals.metrics import CORE_METRICS, MetricValue, Percentiles, Scores
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the case record embeds the Answer (1 copied its fields flat)
 ASSISTANT = "assistant"
 SPLIT_ROLES = {
     "dev": "tuning split: built the thesaurus (src/ptce_assistant/thesaurus.py) and, with the validation "
@@ -84,7 +84,7 @@ class BaselineOutcome(BaseModel):
 
 
 class CaseRecord(BaseModel):
-    """Everything measured on one case."""
+    """Everything measured on one case: the case, the assistant's answer as every surface gets it, the scores."""
 
     split: str
     id: str
@@ -94,22 +94,13 @@ class CaseRecord(BaseModel):
     lang: str
     tags: list[str]
     expected_quotes: list[str]
-    standalone_query: str
     hits: list[HitRecord]
-    answer: str
-    answer_lang: str
-    mode: str
-    model: str
-    abstained: bool
-    confidence: float
-    citations: list[Citation]
+    answer: Answer = Field(description="The assistant's answer, its consulted passages left out (see hits).")
     invalid_citations: list[int] = Field(description="Numbers of the citations that are not verbatim.")
     dangling_markers: list[int] = Field(description="[n] of the answer that name no citation.")
     verbatim_by_construction: bool
-    notice: str | None = None
     scores: Scores
     passed: dict[str, bool | None]
-    timings_ms: dict[str, float]
     baselines: dict[str, BaselineOutcome] = Field(default_factory=dict)
 
     @property
@@ -173,6 +164,14 @@ class EvalReport(BaseModel):
     splits: dict[str, SplitSummary]
     cases: list[CaseRecord]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """A report of an older schema read into this one."""
+        if isinstance(data, dict) and data.get("schema_version", SCHEMA_VERSION) < SCHEMA_VERSION:
+            return {**data, "schema_version": SCHEMA_VERSION, "cases": [upgrade_flat_case(c) for c in data["cases"]]}
+        return data
+
     @property
     def systems(self) -> list[str]:
         """The assistant, then the baselines that ran."""
@@ -181,6 +180,18 @@ class EvalReport(BaseModel):
     def failing_cases(self, split: str | None = None) -> list[CaseRecord]:
         """Cases failing one of the assistant's core metrics."""
         return [c for c in self.cases if c.failing and (split is None or c.split == split)]
+
+
+# Schema 1's answer fields, copied flat beside the case's (the answer's language was `answer_lang`).
+_FLAT_ANSWER_FIELDS = ("standalone_query", "answer", "mode", "model", "abstained", "confidence", "citations", "notice")
+
+
+def upgrade_flat_case(case: dict[str, Any]) -> dict[str, Any]:
+    """A case record of schema 1 in the shape of schema 2: its answer's fields gathered into the `Answer`."""
+    flat = dict(case)
+    answer = {field: flat.pop(field) for field in _FLAT_ANSWER_FIELDS if field in flat}
+    answer |= {"question": flat["question"], "lang": flat.pop("answer_lang"), "timings_ms": flat.pop("timings_ms")}
+    return flat | {"answer": answer}
 
 
 def load_report(path: Path) -> EvalReport:
@@ -203,12 +214,12 @@ def written_mode_record(report: EvalReport) -> WrittenModeRecord | None:
     if report.run.mode != "generative" or not report.splits:
         return None
     split = list(report.splits)[-1]
-    answered = [c for c in report.cases if c.split == split and not c.abstained]
+    answered = [c for c in report.cases if c.split == split and not c.answer.abstained]
     if not answered:
         return None
     return WrittenModeRecord(
         split=split,
-        model=answered[0].model,
+        model=answered[0].answer.model,
         answered=len(answered),
         fallback_rate=sum(c.verbatim_by_construction for c in answered) / len(answered),
         total_ms_p50=report.splits[split].latency_ms.get("total", Percentiles(p50=None, p95=None, n=0)).p50,

@@ -74,8 +74,9 @@ def latency_rows(summary: SplitSummary) -> list[list[str]]:
 
 def case_summary(case: CaseRecord) -> str:
     """One line: what the assistant did on a case."""
-    verdict = "abstained" if case.abstained else f"answered with {len(case.citations)} citation(s)"
-    return f"{verdict}, confidence {case.confidence:.2f}; fails {', '.join(case.failed_metrics)}"
+    answer = case.answer
+    verdict = "abstained" if answer.abstained else f"answered with {len(answer.citations)} citation(s)"
+    return f"{verdict}, confidence {answer.confidence:.2f}; fails {', '.join(case.failed_metrics)}"
 
 
 def hit_rows(case: CaseRecord) -> list[list[str]]:

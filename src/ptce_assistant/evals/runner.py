@@ -72,7 +72,7 @@ def evaluate_case(
     quotes = case.expected_quotes
     # Asked first: its timings then include embedding the question, which the retrieval below re-reads cached.
     answer = assistant.ask(case.question, case.history, mode=mode, llm=llm)
-    query, result = assistant.retrieve(case.question, case.history, k=MRR_DEPTH)
+    _, result = assistant.retrieve(case.question, case.history, k=MRR_DEPTH)
     scores: Scores = dict.fromkeys(RETRIEVAL_METRICS)
     if case.answerable:
         scores = retrieval_scores([h.chunk.text for h in result.hits], quotes)
@@ -87,7 +87,6 @@ def evaluate_case(
         lang=case.lang,
         tags=case.tags,
         expected_quotes=quotes,
-        standalone_query=query.text,
         hits=[
             HitRecord(
                 chunk_id=h.chunk.chunk_id,
@@ -98,20 +97,14 @@ def evaluate_case(
             )
             for h in result.hits
         ],
-        answer=answer.answer,
-        answer_lang=answer.lang,
-        mode=answer.mode,
-        model=answer.model,
-        abstained=answer.abstained,
-        confidence=answer.confidence,
-        citations=answer.citations,
+        answer=answer.model_copy(
+            update={"consulted": [], "timings_ms": {stage: round(ms, 2) for stage, ms in answer.timings_ms.items()}}
+        ),
         invalid_citations=[c.n for c in answer.citations if not citation_is_valid(c, assistant.index)],
         dangling_markers=dangling_markers(answer),
         verbatim_by_construction=not answer.abstained and is_verbatim_answer(answer),
-        notice=answer.notice,
         scores=scores,
         passed={m: passed(m, v) for m, v in scores.items()},
-        timings_ms={stage: round(ms, 2) for stage, ms in answer.timings_ms.items()},
         baselines=(
             {b.name: _baseline_outcome(b, case) for b in baselines}
             | ({NO_THESAURUS: _without_thesaurus(thesaurus_off, case, mode, llm)} if thesaurus_off else {})
@@ -175,7 +168,7 @@ def summarize_split(name: str, path: Path, cases: Sequence[CaseRecord], baseline
         n_answerable=sum(c.answerable for c in cases),
         metrics=summarize_systems(cases, baselines),
         by_tag={g: summarize_systems([c for c in cases if g in c.groups], baselines) for g in groups},
-        latency_ms=latency(c.timings_ms for c in cases),
+        latency_ms=latency(c.answer.timings_ms for c in cases),
         verbatim_by_construction=sum(c.verbatim_by_construction for c in cases),
     )
 
