@@ -11,14 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from pdfs import encrypt_pdf, make_pdf
+from pdfs import deflated, encrypt_pdf, make_pdf, shared_content_pdf
 from ptce_assistant.answering.citations import markdown_literal
 from ptce_assistant.answering.verify import verify_answer
 from ptce_assistant.chunking import SPLIT_ABOVE, Chunk, chunk_document
 from ptce_assistant.documents import Document, Page, load_document
 from ptce_assistant.errors import DocumentError
 from ptce_assistant.text import sentence_spans
-from test_reliability_files import deflated, shared_content_pdf
 
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Characters that stress every parser: structure, markdown, HTML, controls, bidi, accents, CJK, emoji.
