@@ -16,6 +16,15 @@ def test_ordinals_in_french_and_english() -> None:
     assert ordinal_in("What about the sixth one?") == 6
     assert ordinal_in("Et le dernier ?") == -1
     assert ordinal_in("Quels sont les leviers ?") is None
+    assert ordinal_in("and what about the last of the eight levers?") == -1
+    assert ordinal_in("Et le troisième, il consiste en quoi ?") == 3
+
+
+def test_an_ordinal_of_another_noun_points_at_no_list() -> None:
+    """ "The first national call" is not the first item of a list (blind4-062), nor "will PTCEs last" (heldout-012)."""
+    assert ordinal_in("Which minister launched the first national call for PTCE projects?") is None
+    assert ordinal_in("Can the study tell whether PTCEs will last over time?") is None
+    assert ordinal_in("Quelle a été la première subvention versée ?") is None
 
 
 def test_followup_detection() -> None:

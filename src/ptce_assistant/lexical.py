@@ -30,6 +30,8 @@ def french_terms(text: str) -> list[str]:
 
 # Capitalised in English prose without being names of the corpus.
 ENGLISH_CAPITALISED = word_list("english_capitalised")
+# Common nouns written with a capital by convention (l'État, the State): not names.
+CAPITALISED_NOUNS = word_list("capitalised_nouns")
 
 
 def bm25_idf(document_frequency: int, documents: int) -> float:

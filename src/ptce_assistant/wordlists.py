@@ -15,7 +15,13 @@ from importlib import resources
 from typing import Any, Literal
 
 ListName = Literal[
-    "stopwords", "question_words", "english_words", "french_words", "english_capitalised", "english_stopwords"
+    "stopwords",
+    "question_words",
+    "english_words",
+    "french_words",
+    "english_capitalised",
+    "capitalised_nouns",
+    "english_stopwords",
 ]
 RefusalName = Literal["injection", "chitchat"]
 SOURCE = re.compile(r"domain vocabulary|from failure of case [a-z0-9-]+|from issue \d+|unknown")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ptce_assistant.lexical import QUESTION_WORDS, french_terms
 from ptce_assistant.text import strip_accents
+from ptce_assistant.thesaurus import expansions
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ _PERSON_ASKED = re.compile(
     r"\bqui (?:le |la |les |l')?(?:preside|dirige|a (?:fonde|cree))\w*|\bwho (?:chairs|heads|runs|leads|founded)\b"
     r"|\bnom (?:du|de la) (?:president|presidente|directeur|directrice|fondateur|fondatrice|ministre)\b"
     r"|\b(?:qui (?:etait|est) (?:le|la)|who (?:was|is) the) (?:ministre|minister|president|maire|mayor|prefet)"
+    # "Which minister launched…": a person asked by their office (blind4-062).
+    r"|\b(?:quel(?:le)?|which|what) (?:ministre|minister|president|presidente|maire|mayor|prefet|prefect)\b"
 )
 _PERSON_GIVEN = re.compile(
     r"\b(?:présidée? par|dirigée? par|fondée? par|président|présidente|directeur|directrice|fondateur|fondatrice"
@@ -115,6 +118,9 @@ _QUANTITY = (
 _FIELD_UNITS = frozenset({"projet", "initi", "experient", "terrain", "pol", "ptce"})  # stems (lexical.french_terms)
 _ACRONYM_ASKED = re.compile(r"\b(signifie|veut dire|sigle|acronyme|stands? for|acronym|definition)\b")
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+# "Quand ils sont en milieu rural, les acteurs doivent-ils… ?": an opening "quand" clause closed by a comma
+# is a condition, not a date asked (blind4-031); "quand a-t-elle été publiée, et par qui ?" keeps its date.
+_OPENING_WHEN_CLAUSE = re.compile(r"^\s*quand\b(?!\s*(?:est-ce|a-t|ont-|sont-|fut\b))[^?,]*,")
 
 
 def answer_types(query: str, passages: Sequence[str], vocabulary: Set[str]) -> AnswerTypes:
@@ -150,7 +156,7 @@ def answer_types(query: str, passages: Sequence[str], vocabulary: Set[str]) -> A
     if count and "amount" not in asked:
         noun = next((g for g in count.groups() if g), None)
         check("count", lambda: _counted(noun, strip_accents(joined.lower())))
-    if _DATE_ASKED.search(plain) and "year" not in asked:
+    if _DATE_ASKED.search(_OPENING_WHEN_CLAUSE.sub("", plain)) and "year" not in asked:
         check("date", lambda: bool(_DATE_GIVEN.search(joined)))
     if _ACRONYM_ASKED.search(plain):
         acronyms = re.findall(r"\b[A-Z]{2,6}\b", query)
@@ -174,7 +180,8 @@ def _counted(noun: str | None, text: str) -> bool:
     stem = french_terms(noun)
     if not stem:
         return False
-    wanted = _FIELD_UNITS if stem[0] in _FIELD_UNITS else {stem[0]}
+    # The study's own words for the noun count too: "how many levers" is answered by "8 leviers" (blind4-038).
+    wanted = _FIELD_UNITS if stem[0] in _FIELD_UNITS else {stem[0], *french_terms(expansions(noun))}
     # The noun right after the quantity ("8 leviers") or one word later ("une cinquantaine d'initiatives").
     pattern = rf"\b{_QUANTITY}\s+(\w+)(?:\s+(?:de\s+|d')?(\w+))?"
     for match in re.finditer(pattern, text):

@@ -17,7 +17,7 @@ from ptce_assistant.answering.answer_types import answer_types
 from ptce_assistant.answering.calibration import LinearModel
 from ptce_assistant.answering.evidence import Idf, SentenceCandidate, weighted_share
 from ptce_assistant.answering.question import Question
-from ptce_assistant.lexical import ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms
+from ptce_assistant.lexical import CAPITALISED_NOUNS, ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms
 from ptce_assistant.retrieval import Hit
 from ptce_assistant.text import strip_accents
 from ptce_assistant.wordlists import alternatives
@@ -144,7 +144,7 @@ def unknown_names(query: str, vocabulary: Set[str]) -> list[str]:
         if not before or before[-1] in '.!?:«"“(':
             continue
         folded = strip_accents(match[0].lower())
-        if folded in STOPWORDS or folded in QUESTION_WORDS or folded in ENGLISH_CAPITALISED:
+        if folded in STOPWORDS or folded in QUESTION_WORDS or folded in ENGLISH_CAPITALISED | CAPITALISED_NOUNS:
             continue
         terms = french_terms(match[0])
         if terms and not any(t in vocabulary for t in terms):

@@ -28,7 +28,9 @@ SPLIT_ROLES = {
     "its end; in session 5 the calibration is fitted on it and it chose the sentence threshold.",
     "heldout-blind-3": "validation split since session 6: written blind at the start of session 5 and run once at "
     "its end; its failures shaped session 6's answer types (answering/answer_types.py) and the gate is fitted on it.",
-    "heldout-blind-4": "test split: written at the start of session 6 by someone who saw neither the code nor "
+    "heldout-blind-4": "validation split since session 8: written blind at the start of session 6 and run once at "
+    "the end of session 7; its failures shaped session 8's fixes (each cites its case) and the gate is fitted on it.",
+    "heldout-blind-5": "test split: written at the start of session 8 by someone who saw neither the code nor "
     "the other sets, before that session's changes, and run once at its end; the freshest estimate.",
 }
 UNDECLARED_ROLE = "ad-hoc set: its role (tuning or held-out) is not declared."
