@@ -28,7 +28,7 @@ ROLES = {
     "heldout-blind": "validation split: calibration fitted on it",
     "heldout-blind-2": "validation split: calibration fitted on it, sentence threshold chosen on it",
     "heldout-blind-3": "validation split since session 6: its failures shaped the answer types, gate fitted on it",
-    "heldout-blind-4": "validation split since session 8: run once at the end of session 7; its failures shaped session 8's fixes",
+    "heldout-blind-4": "validation split since session 8: run once in session 7, its failures shaped session 8",
     "heldout-blind-5": "test split: written blind at the start of session 8, run once at its end",
 }
 

@@ -71,7 +71,10 @@ def test_an_unreadable_calibration_says_what_to_do(tmp_path: Path) -> None:
 
 def test_the_gate_follows_its_model_and_keeps_list_items_named_by_the_conversation() -> None:
     model = load_calibration().gate
-    strong, weak = _evidence(top_dense=0.9, coverage=0.9), _evidence(top_dense=0.79, best_sentence=0.79, coverage=0.0, unknown_share=0.9)
+    strong, weak = (
+        _evidence(top_dense=0.9, coverage=0.9),
+        _evidence(top_dense=0.79, best_sentence=0.79, coverage=0.0, unknown_share=0.9),
+    )
     assert decide(strong, model).answerable and decide(strong, model).confidence > 0.8
     assert not decide(weak, model).answerable
     assert decide(weak, model, pinned=True).answerable and decide(weak, model, pinned=True).confidence == 0.8
