@@ -80,6 +80,19 @@ def test_assistant_embeds_questions_with_onnx(shared_settings: Settings, onnx_fo
     assert vector.shape == (embedder.dim,) and vector.dtype == np.float32
 
 
+def test_query_threads_setting_reaches_onnx_runtime(
+    shared_settings: Settings, onnx_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ptce_assistant import embeddings
+
+    monkeypatch.setattr(embeddings, "_EMBEDDERS", {})  # a fresh process-wide embedder, restored afterwards
+    settings = shared_settings.model_copy(update={"query_runtime": "onnx", "query_threads": 3, "torch_threads": 1})
+    embedder = embeddings.get_embedder(settings)
+    encoder = embedder._query_encoder
+    assert isinstance(encoder, OnnxEncoder)
+    assert encoder.session.get_session_options().intra_op_num_threads == 3
+
+
 def test_missing_export_falls_back_with_one_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = tmp_path / "model"
     source.mkdir()

@@ -47,7 +47,13 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(default=0, description="Processes that embed a large ingestion; 0 = one per core.")
     ingest_pool_min_chunks: int = Field(default=1000, description="Smaller ingestions embed in-process.")
     torch_threads: int = Field(
-        default=1, description="Threads of the embedding model (torch and ONNX Runtime); 1 measured fastest on 2 cores."
+        default=1, description="Threads of torch's embedding model (passages); 1 measured fastest on 2 cores."
+    )
+    query_threads: int = Field(
+        default=2,
+        ge=1,
+        description="ONNX Runtime's intra-op threads embedding a question; 2 measured fastest on 2 cores, "
+        "throughput of 4 users unchanged (benchmarks/README.md).",
     )
     query_runtime: Literal["onnx", "torch"] = Field(
         default="onnx",

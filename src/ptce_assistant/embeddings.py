@@ -325,7 +325,7 @@ def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
     package; any other value is a sentence-transformers name or folder. With `query_runtime="onnx"` and
     a current ONNX export (`ptce doctor --prepare`), questions are embedded by ONNX Runtime and torch
     loads only when passages are embedded; otherwise one log line says why torch is used. Sets torch's
-    thread count to `settings.torch_threads` (1 measured fastest on 2-core machines).
+    thread count to `settings.torch_threads` and ONNX Runtime's to `settings.query_threads`.
     Raises ModelUnavailableError.
     """
     settings = settings or get_settings()
@@ -340,7 +340,7 @@ def get_embedder(settings: Settings | None = None) -> SentenceEmbeddings:
             if settings.query_runtime == "onnx" and settings.embedding_precision == "float32" and folder:
                 from ptce_assistant.onnx_model import load_onnx_encoder
 
-                encoder = load_onnx_encoder(folder, settings.cache_dir, threads=settings.torch_threads)
+                encoder = load_onnx_encoder(folder, settings.cache_dir, threads=settings.query_threads)
 
             def load() -> SentenceTransformer:
                 return _load_model(settings, folder)
