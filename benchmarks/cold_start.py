@@ -12,8 +12,9 @@ are all counted) over an index already built on disk:
   sentence-transformers, as before the ONNX export), beside the default ONNX Runtime path;
 - the app: `ptce app` spawned, a headless Chromium (already running, as a user's browser is) polls the
   page; first paint = the question box is shown, first answer = an extractive answer's first source
-  card is shown after the first question is sent as soon as the box appears. Both runtimes.
-  Skipped with --no-app.
+  card is shown after the first question is sent as soon as the box appears; then, the app loaded, five
+  questions each in a new conversation: Enter pressed -> first source card in the DOM, timed in the page.
+  Both runtimes. Skipped with --no-app.
 
     .venv/bin/python benchmarks/cold_start.py [--runs 3] [--no-llm] [--no-app]
 """
@@ -72,14 +73,29 @@ def child(job: str, question: str) -> None:
     child_report(first_token_at=started + generation.first_token, done_at=started + generation.total)
 
 
-def app_cold_start(runtime: str, browser: Any, work: Path) -> tuple[float, float]:
-    """Milliseconds from spawning `ptce app` to its first paint and to its first answer in the browser."""
+def answers_once_loaded(tab: Any) -> list[float]:
+    """Milliseconds from Enter to the first source card in the DOM, for each question of the browser tests."""
+    from browser import QUESTIONS, STEP_TIMEOUT_MS, WATCH_FIRST_CARD, new_conversation, submit
+
+    timings = []
+    for question in QUESTIONS:
+        new_conversation(tab)
+        tab.evaluate(WATCH_FIRST_CARD)
+        submit(tab, question)
+        tab.locator("#t1-source-1").wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+        timings.append(tab.evaluate("window.__ptceShown - window.__ptceSent"))
+    return timings
+
+
+def app_cold_start(runtime: str, browser: Any, work: Path) -> tuple[float, float, list[float]]:
+    """Milliseconds from spawning `ptce app` to its first paint and to its first answer in the browser, then
+    the answers once loaded."""
     import os
     import shutil
     import subprocess
     import sys
 
-    sys.path.insert(0, str(SCRIPT.parents[1] / "tests"))
+    from browser import chat_box
     from servers import free_port, stop_group
 
     settings = bundled_settings()
@@ -113,44 +129,41 @@ def app_cold_start(runtime: str, browser: Any, work: Path) -> tuple[float, float
                 if server.poll() is not None or time.time() - spawned > 300:
                     raise
                 time.sleep(0.05)
-        box = tab.get_by_placeholder("Posez une question sur l'étude…")
+        box = chat_box(tab)
         box.wait_for(timeout=300_000)
         painted = time.time()
         box.fill(dev_cases()[0].question)
         box.press("Enter")
         tab.locator("#t1-source-1").wait_for(timeout=300_000)
         answered = time.time()
+        loaded = answers_once_loaded(tab)
     finally:
         tab.close()
         stop_group(server)
         shutil.rmtree(work, ignore_errors=True)
-    return (painted - spawned) * 1000, (answered - spawned) * 1000
+    return (painted - spawned) * 1000, (answered - spawned) * 1000, loaded
 
 
 def app_runs(runs: int) -> dict[str, list[float]]:
     """`runs` cold starts of the app per runtime, interleaved, in one headless Chromium."""
+    import sys
+
     from playwright.sync_api import sync_playwright
 
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
-    samples: dict[str, list[float]] = {f"app-{k}-{r}": [] for r in RUNTIMES for k in ("paint", "answer")}
+    sys.path.insert(0, str(SCRIPT.parents[1] / "tests"))  # the browser tests' helpers
+    from browser import CHROMIUM, CHROMIUM_FLAGS
+
+    samples: dict[str, list[float]] = {f"app-{k}-{r}": [] for r in RUNTIMES for k in ("paint", "answer", "loaded")}
     work = SCRIPT.parent / "work" / "app-cold"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags, headless=True)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
         try:
             for _ in range(runs):
                 for runtime in RUNTIMES:
-                    paint, answer = app_cold_start(runtime, browser, work)
+                    paint, answer, loaded = app_cold_start(runtime, browser, work)
                     samples[f"app-paint-{runtime}"].append(paint)
                     samples[f"app-answer-{runtime}"].append(answer)
+                    samples[f"app-loaded-{runtime}"] += loaded
         finally:
             browser.close()
     return samples
@@ -226,6 +239,9 @@ def main() -> None:
         for kind, label in (("paint", "first paint"), ("answer", "first answer")):
             onnx, torch = found_stats[f"app-{kind}-onnx"], found_stats[f"app-{kind}-torch"]
             rows.append(versus_torch(f"app cold start → {label} in Chromium p50 / p95 (ms)", onnx, torch))
+        onnx, torch = found_stats["app-loaded-onnx"], found_stats["app-loaded-torch"]
+        loaded = "app loaded: Enter → extractive answer's first card in Chromium p50 / p95 (ms)"
+        rows.append(versus_torch(loaded, onnx, torch))
     recorder.finish(results, rows, runs=f"{args.runs} processes each")
 
 

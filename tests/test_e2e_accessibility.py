@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from test_e2e_browser import (
+from browser import (
     LOAD_TIMEOUT_MS,
     SCREENSHOTS,
     STEP_TIMEOUT_MS,

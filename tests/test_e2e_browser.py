@@ -1,78 +1,34 @@
 """End to end: `ptce app` served on localhost, driven by headless Chromium through Playwright.
 
-Saves the README's screenshots in docs/screenshots/ and prints the time from submitting a question
-to the extractive answer being visible (median of 5, after app load; reported, never asserted).
+Saves the README's screenshots in docs/screenshots/. The time from submitting a question to the answer
+being visible is measured by benchmarks/cold_start.py, not here.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import statistics
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ptce_assistant.config import PROJECT_ROOT
-from servers import free_port, serving, wait_until
+from browser import (
+    LOAD_TIMEOUT_MS,
+    QUESTIONS,
+    SCREENSHOTS,
+    STEP_TIMEOUT_MS,
+    Server,
+    chat_box,
+    chromium,
+    feedback_rows,
+    new_conversation,
+    running_app,
+    settle,
+    submit,
+)
+from servers import wait_until
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Without the background-networking flags Chromium floods the closed network with refused connections.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
-LOAD_TIMEOUT_MS = 300_000  # first load: embedding model and index build in the server process
-STEP_TIMEOUT_MS = 60_000
-
-
-@dataclass
-class Server:
-    url: str
-    root: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def audit_db(self) -> Path:
-        return self.root / "audit.sqlite3"
-
-
-@contextmanager
-def running_app(
-    root: Path, env: dict[str, str] | None = None, args: Sequence[str] = (), port: int | None = None
-) -> Iterator[Server]:
-    """`ptce app` on localhost (`port`, or a free one), with its own corpus copy, index and audit log under `root`."""
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for source in (PROJECT_ROOT / "corpus").iterdir():
-        (corpus / source.name).write_bytes(source.read_bytes())
-    settings = {
-        "PTCE_CORPUS_DIR": str(corpus),
-        "PTCE_INDEX_DIR": str(root / "index"),
-        "PTCE_AUDIT_DB": str(root / "audit.sqlite3"),
-        "PTCE_MODE": "extractive",
-    }
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "ptce_assistant.cli", "app", "--port", str(port), *args]
-    environment = {**os.environ, **settings, **(env or {})}
-    with serving(command, environment, root / "server.log", f"{url}/_stcore/health", "the Streamlit server") as process:
-        yield Server(url, root, process)
 
 
 @pytest.fixture(scope="module")
@@ -80,28 +36,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The app as one person runs it on their laptop (sign-in off, the browser on 127.0.0.1)."""
     with running_app(tmp_path_factory.mktemp("e2e")) as app:
         yield app
-
-
-@contextmanager
-def chromium(profile: Path) -> Iterator[Any]:
-    """A headless Debian Chromium context with a fresh profile."""
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: run scripts/setup.sh --dev (installs Debian's chromium)")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_FLAGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-            locale="fr-FR",
-        )
-        try:
-            yield context
-        finally:
-            context.close()
 
 
 @pytest.fixture(scope="module")
@@ -112,48 +46,6 @@ def page(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
         tab.goto(server.url)
         chat_box(tab).wait_for(timeout=LOAD_TIMEOUT_MS)
         yield tab
-
-
-WATCH_FIRST_CARD = """() => {
-  window.__ptceSent = null; window.__ptceShown = null;
-  document.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && window.__ptceSent === null) window.__ptceSent = performance.now();
-  }, {capture: true});
-  new MutationObserver((changes, observer) => {
-    if (window.__ptceSent !== null && document.querySelector("#t1-source-1")) {
-      window.__ptceShown = performance.now(); observer.disconnect();
-    }
-  }).observe(document.body, {childList: true, subtree: true});
-}"""
-
-
-def chat_box(tab: Any) -> Any:
-    return tab.get_by_placeholder("Posez une question sur l'étude…")
-
-
-def submit(tab: Any, question: str) -> None:
-    """Type and send a question."""
-    box = chat_box(tab)
-    box.wait_for(timeout=STEP_TIMEOUT_MS)
-    box.fill(question)
-    box.press("Enter")
-
-
-def settle(tab: Any) -> None:
-    """Wait until the script run is over (the « Running » status widget is gone)."""
-    tab.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=STEP_TIMEOUT_MS)
-
-
-def new_conversation(tab: Any) -> None:
-    """Start afresh: each question then stands alone and its first source card is #t1-source-1."""
-    tab.get_by_role("button", name="Nouvelle conversation").click()
-    tab.locator(".ptce-card").first.wait_for(state="detached", timeout=STEP_TIMEOUT_MS)
-    settle(tab)
-
-
-def feedback_rows(db: Path) -> list[tuple[int, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT turn_id, rating FROM feedback ORDER BY id").fetchall()
 
 
 def test_ask_check_the_source_and_rate_the_answer(server: Server, page: Any) -> None:
@@ -223,28 +115,17 @@ def test_levers_page_ranks_and_asks(server: Server, page: Any) -> None:
     assert "Soutenir l'emploi" in page.locator("#t1-source-1 mark").inner_text()
 
 
-def test_time_to_the_extractive_answer(server: Server, page: Any) -> None:
-    """Submit → answer and its first source card visible, 5 questions after app load (reported only)."""
+def test_each_new_conversation_answers_afresh_with_its_sources(server: Server, page: Any) -> None:
+    """After the app has loaded, five questions each in a new conversation: one answer each, cited and sourced."""
     page.goto(server.url)
     chat_box(page).wait_for(timeout=LOAD_TIMEOUT_MS)
-    page.get_by_role("button", name="Nouvelle conversation").wait_for(timeout=STEP_TIMEOUT_MS)
-    questions = [
-        "Quels sont les huit leviers identifiés par l'étude ?",
-        "Qui a publié l'étude et quand ?",
-        "Quelles sont les spécificités des PTCE en milieu rural ?",
-        "Pourquoi le rôle des collectivités est-il délicat ?",
-        "Quels équipements les PTCE mutualisent-ils ?",
-    ]
-    timings = []
-    for question in questions:
+    for question in QUESTIONS:
         new_conversation(page)
-        page.evaluate(WATCH_FIRST_CARD)
         submit(page, question)
-        page.locator("#t1-source-1").wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
-        # Measured in the page (keydown → card in the DOM): Playwright's polling would add its own steps.
-        timings.append(page.evaluate("window.__ptceShown - window.__ptceSent"))
-    print(
-        f"\nsubmit → extractive answer visible: median {statistics.median(timings):.0f} ms "
-        f"(runs: {', '.join(f'{t:.0f}' for t in timings)} ms)"
-    )
-    assert len(timings) == 5
+        card = page.locator("#t1-source-1")
+        card.wait_for(state="visible", timeout=STEP_TIMEOUT_MS)
+        settle(page)
+        assert page.locator(".ptce-answer").count() == 1, question  # the previous conversation is gone
+        assert page.locator(".ptce-answer a.ptce-ref").count() >= 1, question
+        quote = card.locator("mark").inner_text()
+        assert quote.strip() and quote in card.inner_text(), question

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from test_e2e_browser import LOAD_TIMEOUT_MS, STEP_TIMEOUT_MS, chat_box, chromium, running_app, settle, submit
+from browser import LOAD_TIMEOUT_MS, STEP_TIMEOUT_MS, chat_box, chromium, running_app, settle, submit
 
 pytestmark = pytest.mark.browser
 

@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from servers import free_port, serving, wait_until
-from test_e2e_browser import (
+from browser import (
     LOAD_TIMEOUT_MS,
     SCREENSHOTS,
     STEP_TIMEOUT_MS,
@@ -35,6 +34,7 @@ from test_e2e_browser import (
     settle,
     submit,
 )
+from servers import free_port, serving, wait_until
 
 pytestmark = pytest.mark.browser
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from browser import LOAD_TIMEOUT_MS, STEP_TIMEOUT_MS, chat_box, chromium, settle, submit
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.llm_server import SERVED_MODEL
 from servers import answers, free_port, stop_group, wait_until
-from test_e2e_browser import LOAD_TIMEOUT_MS, STEP_TIMEOUT_MS, chat_box, chromium, settle, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.llm]
 
