@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from ptce_assistant import cli
 from ptce_assistant.answering.answer import Answer
 from ptce_assistant.assistant import Assistant
+from ptce_assistant.cli import evaluating
 from ptce_assistant.evals.records import EvalReport, load_report
 from ptce_assistant.evals.regression import check_thresholds, compare_reports, load_thresholds
 from ptce_assistant.evals.report import write_reports
@@ -129,7 +130,7 @@ def test_report_schema(report_dir: Path) -> None:
 def test_check_exit_codes(
     assistant: Assistant, mini_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "Assistant", lambda: assistant)
+    monkeypatch.setattr(evaluating, "Assistant", lambda: assistant)
     above = tmp_path / "above.toml"
     above.write_text('[extractive.mini.min]\n"hit@5" = 1.01\nlanguage_match = 0.5\n', encoding="utf-8")
     below = tmp_path / "below.toml"

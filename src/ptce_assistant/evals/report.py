@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 import jinja2
 
+from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.evals.metrics import HEADLINE_METRICS, LOWER_IS_BETTER, MetricValue
 from ptce_assistant.evals.plots import RELIABILITY_HEADER, plots, reliability_rows
 from ptce_assistant.evals.records import ASSISTANT, CaseRecord, EvalReport, SplitSummary
@@ -203,6 +205,12 @@ def render_html(report: EvalReport, figures: dict[str, bytes] | None = None) -> 
         case_summary=case_summary,
         hit_rows=hit_rows,
     )
+
+
+def default_run_folder(report: EvalReport) -> Path:
+    """evals/runs/DATE-MODE: where `ptce eval` writes a run's reports when no --out is given."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return PROJECT_ROOT / "evals" / "runs" / f"{stamp}-{report.run.mode}"
 
 
 def write_reports(report: EvalReport, out_dir: Path) -> list[Path]:
