@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ptce_assistant.answering.calibration import LinearModel, fit_logistic, load_calibration, read_calibration
 from ptce_assistant.answering.evidence import SENTENCE_FEATURES, sentence_candidates, weighted_share
-from ptce_assistant.answering.gate import GATE_FEATURES, Evidence, decide, unknown_names
+from ptce_assistant.answering.gate import GATE_FEATURES, GATE_SIGNS, Evidence, decide, unknown_names
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.cli import app
 from ptce_assistant.config import PROJECT_ROOT, Settings, get_settings
@@ -50,6 +50,17 @@ def test_fitting_learns_the_direction_and_reports_held_out_folds() -> None:
         fit_logistic(rows, [True] * len(rows), ["signal"])
 
 
+def test_a_feature_fitted_against_its_direction_is_left_out() -> None:
+    """Two copies of one signal: the fit splits their weight, one may turn negative; a sign keeps it out."""
+    rows = [{"signal": i / 20, "copy": i / 20 + ((i * 7) % 5) / 50} for i in range(40)]
+    labels = [row["signal"] > 1.0 for row in rows]
+    free = fit_logistic(rows, labels, ["signal", "copy"])
+    held = fit_logistic(rows, labels, ["signal", "copy"], signs={"signal": 1, "copy": -1})
+    assert free.coef[1] > 0  # unconstrained, the copy weighs in its natural direction
+    assert held.coef[1] == 0.0 and held.coef[0] > 0  # held against it, it is left out and the signal carries the fit
+    assert held.probability({"signal": 2.0, "copy": 2.0}) > 0.5 > held.probability({"signal": 0.0, "copy": 0.0})
+
+
 def test_the_shipped_calibration_records_what_trained_it() -> None:
     calibration = load_calibration()
     assert tuple(calibration.gate.features) == GATE_FEATURES
@@ -58,6 +69,8 @@ def test_the_shipped_calibration_records_what_trained_it() -> None:
     assert set(files) == {f"evals/{split}.jsonl" for split in SPLITS}  # dev and validation, never a blind test split
     assert "heldout-blind-5" not in json.dumps(calibration.model_dump())
     assert calibration.provenance.examples["gate"] > 100 and calibration.gate.cross_validation["accuracy"] > 0.9
+    for name, coef in zip(calibration.gate.features, calibration.gate.coef, strict=True):
+        assert GATE_SIGNS.get(name, 0) * coef >= 0, name  # each weight in its direction, or left out
 
 
 def test_an_unreadable_calibration_says_what_to_do(tmp_path: Path) -> None:

@@ -56,6 +56,14 @@ REFUSAL = {
         'authorities. The corpus says nothing on this; try for instance: "What are the eight levers '
         'the study identifies?"',
     },
+    "off_topic": {
+        "fr": "Je réponds seulement aux questions sur l'étude du RTES (2014) consacrée aux PTCE et au rôle des "
+        "collectivités ; cette demande en sort, le corpus n'y répond pas. Essayez par exemple : « Que peut faire "
+        "une collectivité pour l'émergence d'un PTCE ? »",
+        "en": "I only answer questions about the RTES study (2014) on PTCE and the role of local authorities; "
+        'this request is outside it and the corpus does not answer it. Try for instance: "What can a local '
+        'authority do for a PTCE to emerge?"',
+    },
     "empty": {"fr": "Posez une question sur l'étude du RTES.", "en": "Please ask a question about the study."},
 }
 

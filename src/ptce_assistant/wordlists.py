@@ -23,7 +23,7 @@ ListName = Literal[
     "capitalised_nouns",
     "english_stopwords",
 ]
-RefusalName = Literal["injection", "chitchat"]
+RefusalName = Literal["injection", "chitchat", "off_topic"]
 SOURCE = re.compile(r"domain vocabulary|from failure of case [a-z0-9-]+|from issue \d+|unknown")
 
 
@@ -91,7 +91,7 @@ def phrasings() -> tuple[Phrasings, ...]:
     data = _read("refusals.toml")
     return tuple(
         Phrasings(source=e["source"], evidence=e["evidence"], name=name, patterns=tuple(e["patterns"]))
-        for name in ("injection", "chitchat")
+        for name in ("injection", "chitchat", "off_topic")
         for e in data[name]
     )
 

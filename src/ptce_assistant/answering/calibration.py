@@ -61,9 +61,19 @@ class Calibration(BaseModel):
 
 
 def fit_logistic(
-    rows: Sequence[Mapping[str, float]], labels: Sequence[bool], features: Sequence[str], folds: int = 5
+    rows: Sequence[Mapping[str, float]],
+    labels: Sequence[bool],
+    features: Sequence[str],
+    folds: int = 5,
+    signs: Mapping[str, int] | None = None,
 ) -> LinearModel:
-    """Fit a standardised, L2-regularised logistic regression; report its accuracy on held-out folds."""
+    """Fit a standardised, L2-regularised logistic regression; report its accuracy on held-out folds.
+
+    `signs` gives the direction a feature may weigh in (+1: more of it never means "no"). A feature
+    fitted against its direction is left out and the model refitted: with correlated features, a
+    wrong-signed weight only fits the training cases (a refit once answered "une recette de crêpes"
+    because terms covered weighed negatively beside the sentence similarity).
+    """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -74,25 +84,32 @@ def fit_logistic(
     y = np.array(labels, dtype=int)
     if len(set(y.tolist())) < 2:
         raise PtceError("calibration impossible : il faut des exemples positifs et négatifs (cas répondables et non)")
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000))
+    kept = list(range(len(features)))
+    while True:
+        pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000))
+        pipeline.fit(x[:, kept], y)
+        weights = dict(zip(kept, pipeline[1].coef_[0], strict=True))
+        wrong = [i for i in kept if (signs or {}).get(features[i], 0) * weights[i] < 0]
+        if not wrong:
+            break
+        kept.remove(min(wrong, key=lambda i: abs(weights[i])))
     splits = min(folds, int(np.bincount(y).min()))
     cv: dict[str, float] = {}
     if splits >= 2:
-        predicted = cross_val_predict(pipeline, x, y, cv=StratifiedKFold(splits, shuffle=True, random_state=0))
+        predicted = cross_val_predict(pipeline, x[:, kept], y, cv=StratifiedKFold(splits, shuffle=True, random_state=0))
         cv = {
             "folds": float(splits),
             "accuracy": float((predicted == y).mean()),
             "recall_yes": float(predicted[y == 1].mean()),
             "recall_no": float(1 - predicted[y == 0].mean()),
         }
-    pipeline.fit(x, y)
-    scaler, model = pipeline[0], pipeline[1]
+    scale = dict(zip(kept, pipeline[0].scale_, strict=True))
     return LinearModel(
         features=list(features),
-        mean=[float(v) for v in scaler.mean_],
-        scale=[float(v) for v in scaler.scale_],
-        coef=[float(v) for v in model.coef_[0]],
-        intercept=float(model.intercept_[0]),
+        mean=[float(v) for v in x.mean(axis=0)],
+        scale=[float(scale.get(i, x[:, i].std() or 1.0)) for i in range(len(features))],
+        coef=[float(weights.get(i, 0.0)) for i in range(len(features))],
+        intercept=float(pipeline[1].intercept_[0]),
         cross_validation=cv,
     )
 

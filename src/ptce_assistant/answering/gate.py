@@ -22,11 +22,12 @@ from ptce_assistant.retrieval import Hit
 from ptce_assistant.text import strip_accents
 from ptce_assistant.wordlists import alternatives
 
-Refusal = Literal["injection", "chitchat", "empty"]
+Refusal = Literal["injection", "chitchat", "off_topic", "empty"]
 
 # The refused phrasings and their provenance are data: src/ptce_assistant/data/refusals.toml.
 _INJECTION = re.compile(alternatives("injection"), re.IGNORECASE)
 _CHITCHAT = re.compile(rf"^\s*({alternatives('chitchat')})\b[\s!?.,]*(.{{0,40}})$", re.IGNORECASE)
+_OFF_TOPIC = re.compile(rf"\b({alternatives('off_topic')})\b", re.IGNORECASE)
 
 
 class Evidence(BaseModel):
@@ -66,6 +67,16 @@ GATE_FEATURES = (
     "answer_type_missing",
     "unknown_name",
 )
+# The direction each feature may weigh in: closer passages and more terms covered never mean "no";
+# the margin between the first two passages is left free.
+GATE_SIGNS = {
+    "top_dense": 1,
+    "best_sentence": 1,
+    "coverage": 1,
+    "unknown_share": -1,
+    "answer_type_missing": -1,
+    "unknown_name": -1,
+}
 
 
 class GateDecision(BaseModel):
@@ -87,6 +98,8 @@ def refusal_kind(question: str) -> Refusal | None:
         return "injection"
     if _CHITCHAT.match(plain):
         return "chitchat"
+    if _OFF_TOPIC.search(plain):
+        return "off_topic"
     return None
 
 
@@ -168,7 +181,7 @@ def decide(evidence: Evidence, model: LinearModel, pinned: bool = False) -> Gate
 
 
 def refused(refusal: Refusal) -> GateDecision:
-    """The decision for a request the corpus can never answer (injection, chitchat, empty)."""
+    """The decision for a request the corpus can never answer (injection, chitchat, off-topic, empty)."""
     return GateDecision(answerable=False, confidence=0.0, reason=f"refused: {refusal}", refusal=refusal)
 
 

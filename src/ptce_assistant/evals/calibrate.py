@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ptce_assistant.answering.calibration import Calibration, Provenance, fit_logistic
 from ptce_assistant.answering.evidence import SENTENCE_FEATURES
-from ptce_assistant.answering.gate import GATE_FEATURES, refusal_kind
+from ptce_assistant.answering.gate import GATE_FEATURES, GATE_SIGNS, refusal_kind
 from ptce_assistant.assistant import Assistant
 from ptce_assistant.evals.dataset import EvalCase, load_cases
 from ptce_assistant.evals.metrics import covers_any
@@ -45,13 +45,15 @@ def collect_examples(
     """Each case's gate features (label: answerable) and its candidate sentences (label: covers a quote).
 
     Refusals that are not about evidence (injection, greeting) and list items named by the
-    conversation are decided without the model, so they are left out.
+    conversation are decided without the model, so they are left out. Off-topic requests stay: the
+    refusal list names a few tasks (a poem, a recipe), the others reach the gate, which must learn
+    what a question far from the study looks like.
     """
     examples = Examples()
     for done, case in enumerate(cases, start=1):
         if progress:
             progress(done, len(cases))
-        if refusal_kind(case.question):
+        if refusal_kind(case.question) not in (None, "off_topic"):
             continue
         findings = assistant.examine(case.question, case.history, detect_language(case.question))
         if findings.query.list_item is not None or not findings.result.hits:
@@ -73,7 +75,7 @@ def calibrate(
     """Fit both models on every case of `case_files`, recording what trained them."""
     cases = [case for path in case_files for case in load_cases(path)]
     examples = collect_examples(assistant, cases, progress)
-    gate = fit_logistic(examples.gate_rows, examples.gate_labels, GATE_FEATURES)
+    gate = fit_logistic(examples.gate_rows, examples.gate_labels, GATE_FEATURES, signs=GATE_SIGNS)
     sentence = fit_logistic(examples.sentence_rows, examples.sentence_labels, SENTENCE_FEATURES).model_copy(
         update={"threshold": SENTENCE_KEEP_PROBABILITY}
     )
