@@ -58,3 +58,17 @@ def test_an_assistant_without_thesaurus_never_expands_and_shares_the_loaded_inde
     assert expanded == []
     assistant.searcher.search("Comment une mairie peut-elle aider un PTCE à trouver des locaux ?")
     assert expanded  # the same search with the thesaurus on does expand
+
+
+def test_an_answer_expands_its_question_once_and_searches_with_that_expansion(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "Comment une mairie peut-elle aider un PTCE à trouver des locaux ?"
+    expanded: list[str] = []
+    monkeypatch.setattr(retrieval, "expansions", lambda query: expanded.append(query) or "collectivités")
+    searched: list[str | None] = []
+    search = assistant.searcher.search
+    monkeypatch.setattr(assistant.searcher, "search", lambda q, k=None, e=None: searched.append(e) or search(q, k, e))
+    findings = assistant.examine(question)
+    assert expanded == [question]  # analysed once, not again by the search
+    assert searched == [findings.question.expanded] == [f"{question} collectivités"]

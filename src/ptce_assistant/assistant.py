@@ -185,10 +185,15 @@ class Assistant:
     ) -> tuple[StandaloneQuery, SearchResult]:
         """The standalone query for a turn of conversation and its ranked passages."""
         query = standalone_query(question, history, self.index.chunks)
+        return query, self._searched(query, None, k)
+
+    def _searched(self, query: StandaloneQuery, expanded: str | None, k: int | None) -> SearchResult:
+        """The passages for a standalone query (its list item pinned first), searched as `expanded` if given."""
         k = k or self.settings.k
-        result = self.search(query.text, k=k)
+        self.index.refresh()
+        result = self.searcher.search(query.text, k, expanded)
         hits = self._with_pinned_item(query, result.hits)[:k]
-        return query, result.model_copy(update={"hits": hits})
+        return result.model_copy(update={"hits": hits})
 
     def ask(
         self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None, llm: Backend | None = None
@@ -258,10 +263,17 @@ class Assistant:
         return render(levers_document(recommendation, profile, self.index.manifest.corpus_hash, when), fmt)
 
     def examine(self, question: str, history: Sequence[Turn] = (), lang: str = "fr") -> Findings:
-        """What the corpus offers for a turn: its passages, their sentences scored, the gate's evidence."""
-        query, result = self.retrieve(question, history, k=max(self.settings.k, 5))
-        index = self.index
+        """What the corpus offers for a turn: its passages, their sentences scored, the gate's evidence.
+
+        The question is analysed once (standalone form, thesaurus expansion, terms) and every step,
+        the search included, reads that record.
+        """
+        analysing = time.perf_counter()
+        query = standalone_query(question, history, self.index.chunks)
         asked = analyse(question, "en" if lang == "en" else "fr", query, self.settings.thesaurus)
+        analysed = time.perf_counter()
+        result = self._searched(query, asked.expanded, max(self.settings.k, 5))
+        index = self.index
         started = time.perf_counter()
         vector = self.embedder.encode_query(asked.expanded)  # cached: the search has just embedded it
         sentences = sentence_candidates(
@@ -271,6 +283,7 @@ class Assistant:
         evidence = evidence_for(asked, result.hits, sentences, self.vocabulary, index.lexical.idf)
         timings = {
             **result.timings_ms,
+            "expand": (analysed - analysing) * 1000,  # the analysis: standalone form, thesaurus words, terms
             "sentences": (scored - started) * 1000,
             "gate": (time.perf_counter() - scored) * 1000,  # stream() adds the decision itself
         }

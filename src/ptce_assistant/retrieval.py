@@ -76,13 +76,18 @@ class HybridSearcher:
         self.settings = settings
         self.reranker = reranker
 
-    def search(self, query: str, k: int | None = None) -> SearchResult:
-        """The `k` best chunks for `query`, each with its dense and lexical rank."""
+    def search(self, query: str, k: int | None = None, expanded: str | None = None) -> SearchResult:
+        """The `k` best chunks for `query`, each with its dense and lexical rank.
+
+        `expanded` is the query with the thesaurus's words when the caller has analysed it already (the
+        facade's `Question`); without it the query is expanded here.
+        """
         k = k or self.settings.k
         view = self.index.refresh()  # vectors, BM25 and chunks of one generation, even if another lands meanwhile
         n = max(self.settings.candidates, k)
         t0 = time.perf_counter()
-        expanded = expanded_query(query, self.settings.thesaurus)
+        if expanded is None:
+            expanded = expanded_query(query, self.settings.thesaurus)
         te = time.perf_counter()
         vector = self.embedder.encode_query(expanded)
         t1 = time.perf_counter()
