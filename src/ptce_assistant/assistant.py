@@ -14,10 +14,13 @@ from pydantic import BaseModel
 
 from ptce_assistant.answering.answer import Answer, Citation, Dropped, Verification
 from ptce_assistant.answering.calibration import Calibration, load_calibration
+from ptce_assistant.answering.citations import citation_is_valid
 from ptce_assistant.answering.evidence import SentenceCandidate, sentence_candidates
-from ptce_assistant.answering.extractive import compose_extractive, wants_whole_list
+from ptce_assistant.answering.extractive import compose_extractive
 from ptce_assistant.answering.gate import Evidence, GateDecision, decide, evidence_for, refusal_kind, refused
+from ptce_assistant.answering.lists import pinned_item_first, whole_list
 from ptce_assistant.answering.question import Question, analyse
+from ptce_assistant.answering.replies import ABSTENTION, REFUSAL
 from ptce_assistant.chunking import Chunk
 from ptce_assistant.config import Backend, Mode, Settings, get_settings
 from ptce_assistant.conversation import StandaloneQuery, Turn, standalone_query
@@ -26,46 +29,11 @@ from ptce_assistant.exports import ExportFormat, answers_document, levers_docume
 from ptce_assistant.followups import FollowUp, suggest
 from ptce_assistant.index import CorpusIndex, Ingestor, IngestReport, ProgressCallback
 from ptce_assistant.levers import Recommendation
-from ptce_assistant.lexical import detect_language, french_terms
+from ptce_assistant.lexical import detect_language
 from ptce_assistant.retrieval import Hit, HybridSearcher, SearchResult
 
 if TYPE_CHECKING:
     from ptce_assistant.embeddings import SentenceEmbeddings
-
-
-ABSTENTION = {
-    "fr": "Le corpus ne répond pas à cette question : l'étude du RTES sur les PTCE et le rôle des "
-    "collectivités ne contient pas d'information sur ce point. Les passages les plus proches sont "
-    "indiqués ci-dessous, à titre indicatif.",
-    "en": "The corpus does not answer this question: the RTES study on PTCE and the role of local "
-    "authorities contains no information on this point. The nearest passages are listed below for "
-    "reference.",
-}
-REFUSAL = {
-    "injection": {
-        "fr": "Je réponds uniquement à partir de l'étude du RTES (2014) sur les PTCE et je ne modifie pas mes "
-        "consignes. Le corpus ne répond pas à cette demande.",
-        "en": "I only answer from the RTES study (2014) on PTCE and I do not change my instructions. The "
-        "corpus does not answer this request.",
-    },
-    "chitchat": {
-        "fr": "Bonjour ! Je réponds aux questions sur l'étude du RTES (2014) consacrée aux PTCE et au rôle des "
-        "collectivités. Le corpus ne contient rien sur ce sujet ; essayez par exemple : « Quels sont "
-        "les huit leviers identifiés par l'étude ? »",
-        "en": "Hello! I answer questions about the RTES study (2014) on PTCE and the role of local "
-        'authorities. The corpus says nothing on this; try for instance: "What are the eight levers '
-        'the study identifies?"',
-    },
-    "off_topic": {
-        "fr": "Je réponds seulement aux questions sur l'étude du RTES (2014) consacrée aux PTCE et au rôle des "
-        "collectivités ; cette demande en sort, le corpus n'y répond pas. Essayez par exemple : « Que peut faire "
-        "une collectivité pour l'émergence d'un PTCE ? »",
-        "en": "I only answer questions about the RTES study (2014) on PTCE and the role of local authorities; "
-        'this request is outside it and the corpus does not answer it. Try for instance: "What can a local '
-        'authority do for a PTCE to emerge?"',
-    },
-    "empty": {"fr": "Posez une question sur l'étude du RTES.", "en": "Please ask a question about the study."},
-}
 
 
 class Findings(BaseModel):
@@ -192,7 +160,7 @@ class Assistant:
         k = k or self.settings.k
         self.index.refresh()
         result = self.searcher.search(query.text, k, expanded)
-        hits = self._with_pinned_item(query, result.hits)[:k]
+        hits = pinned_item_first(query, result.hits, self.index.chunks)[:k]
         return result.model_copy(update={"hits": hits})
 
     def ask(
@@ -308,38 +276,6 @@ class Assistant:
             )
         return question
 
-    def _with_pinned_item(self, query: StandaloneQuery, hits: list[Hit]) -> list[Hit]:
-        """An ordinal reference ("le septième") puts that list item first."""
-        if query.list_item is None:
-            return hits
-        ref = query.list_item
-        item = next(
-            (c for c in self.index.chunks if c.breadcrumb == ref.breadcrumb and c.list_position == ref.position), None
-        )
-        if item is None:
-            return hits
-        found = next((h for h in hits if h.chunk.chunk_id == item.chunk_id), None)
-        pinned = found or Hit(rank=1, chunk=item, score=1.0)
-        rest = [h for h in hits if h.chunk.chunk_id != item.chunk_id]
-        return [h.model_copy(update={"rank": i}) for i, h in enumerate([pinned, *rest], start=1)]
-
-    def _list_items(self, question: Question, hits: list[Hit]) -> list[Hit]:
-        """Every item of the list a question asks for in full, when the top passage is in a list."""
-        query = question.standalone
-        if query.list_item is not None or query.followup or not hits or not wants_whole_list(query.text):
-            return []
-        top = hits[0].chunk
-        if not top.list_length:
-            return []
-        # The question must name the list by its head noun ("les huit leviers", "the levers"), not just
-        # land in it: "Quelles sont les spécificités en rural ?" wants one item of "Transversalité, …, rural".
-        asked = set(french_terms(question.expanded))
-        head = next((t for t in french_terms(top.heading) if not t.isdigit()), None)
-        if head not in asked:
-            return []
-        items = [c for c in self.index.chunks if c.breadcrumb == top.breadcrumb and c.list_position]
-        return [Hit(rank=i, chunk=c, score=0.0) for i, c in enumerate(items, start=1)]
-
     def _extractive(
         self,
         base: Answer,
@@ -349,7 +285,7 @@ class Assistant:
         started: float,
     ) -> Answer:
         composing = time.perf_counter()
-        list_items = self._list_items(question, hits)
+        list_items = whole_list(question, hits, self.index.chunks)
         text, citations = compose_extractive(
             question.standalone,
             hits,
@@ -448,12 +384,4 @@ def shared_assistant(factory: Callable[[], Assistant] = Assistant) -> Assistant:
         return _shared
 
 
-def citation_is_valid(citation: Citation, index: CorpusIndex) -> bool:
-    """True when the quote is verbatim in its chunk and at its offsets in the document text."""
-    chunk = index.by_id.get(citation.chunk_id)
-    if chunk is None or citation.quote not in chunk.text:
-        return False
-    return index.document_text(citation.doc_id)[citation.start : citation.end] == citation.quote
-
-
-__all__ = ["Assistant", "Findings", "StreamEvent", "citation_is_valid", "shared_assistant"]
+__all__ = ["ABSTENTION", "REFUSAL", "Assistant", "Findings", "StreamEvent", "citation_is_valid", "shared_assistant"]

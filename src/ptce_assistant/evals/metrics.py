@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from ptce_assistant.answering.answer import Answer
-from ptce_assistant.assistant import citation_is_valid
+from ptce_assistant.answering.citations import citation_is_valid
 from ptce_assistant.evals.dataset import EvalCase, covers
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ptce_assistant.assistant import Assistant, citation_is_valid
+from ptce_assistant.answering.citations import citation_is_valid
+from ptce_assistant.assistant import Assistant
 from ptce_assistant.config import PROJECT_ROOT, Backend, Mode, Settings
 from ptce_assistant.errors import PtceError
 from ptce_assistant.evals.baselines import Baseline, build_baselines
