@@ -10,9 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ptce_assistant.assistant import Assistant, shared_assistant
 from ptce_assistant.errors import PtceError
+
+if TYPE_CHECKING:
+    from ptce_assistant.assistant import Assistant
 
 Step = tuple[str, Callable[["Loading"], None]]
 
@@ -53,6 +56,8 @@ class Loading:
 
 
 def _embedding_model(loading: Loading) -> None:
+    from ptce_assistant.assistant import shared_assistant  # in this thread: the page is drawn meanwhile
+
     loading.assistant = shared_assistant()
     loading.assistant.embedder.encode_query("amorçage")  # the first encode also loads torch's kernels
 

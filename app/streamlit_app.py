@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import streamlit as st
 
 import signin
 import ui
-from ptce_assistant.answering.answer import Answer
-from ptce_assistant.assistant import Assistant
-from ptce_assistant.audit import AuditLog
 from ptce_assistant.config import Settings, get_settings
-from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
-from ptce_assistant.llm import llm_status
-from ptce_assistant.quotas import check_question_quota
+
+if TYPE_CHECKING:  # the heavy modules are imported once the page shell is on screen
+    from ptce_assistant.answering.answer import Answer
+    from ptce_assistant.assistant import Assistant
+    from ptce_assistant.audit import AuditLog
+    from ptce_assistant.conversation import Turn
 
 ModeChoice = Literal["extractive", "local", "openai"]
 MODES: dict[ModeChoice, str] = {
@@ -34,6 +34,8 @@ EXAMPLES = (
 
 def choose_mode(settings: Settings) -> ModeChoice:
     """Sidebar selector; a backend that cannot answer is explained and replaced by the extractive mode."""
+    from ptce_assistant.llm import llm_status  # langchain: ~0.5 s, after the page shell
+
     statuses = {backend: llm_status(settings, backend) for backend in ("local", "openai")}
     captions = ["Phrases vérifiées du corpus, affichées immédiatement."]
     for backend in ("local", "openai"):
@@ -59,6 +61,8 @@ def choose_mode(settings: Settings) -> ModeChoice:
 
 def history_of(entries: list[ui.ChatEntry]) -> list[Turn]:
     """The conversation so far, as the assistant reads it."""
+    from ptce_assistant.conversation import Turn
+
     turns: list[Turn] = []
     for entry in entries:
         turns += [Turn(role="user", content=entry.question), Turn(role="assistant", content=entry.answer.answer)]
@@ -125,6 +129,8 @@ def answer_live(
     question: str, entries: list[ui.ChatEntry], choice: ModeChoice, assistant: Assistant, audit: AuditLog | None
 ) -> None:
     """Ask, show the verified quotes at once, then the final answer (with its verified written lead, if any)."""
+    from ptce_assistant.quotas import check_question_quota
+
     history = history_of(entries)
     anchor = f"t{len(entries) + 1}"
     with st.chat_message("user"):
@@ -182,18 +188,12 @@ def answer_live(
 
 
 def main() -> None:
-    """The chat page: what needs no model is drawn first, then the models and index are waited for."""
+    """The chat page: its shell (title, examples, question box) is drawn first, with no heavy import,
+    then the sidebar's modes, then the models and index are waited for."""
     ui.page_setup(ui.CHAT_TITLE)
     settings = get_settings()
     st.session_state.setdefault("session_id", uuid.uuid4().hex)
     entries: list[ui.ChatEntry] = st.session_state.setdefault("entries", [])
-
-    with st.sidebar:
-        choice = choose_mode(settings)
-        if st.button("Nouvelle conversation", icon=":material/add_comment:", width="stretch"):
-            entries.clear()
-        corpus_line = st.empty()
-        conversation_export = st.empty()  # filled last: the conversation includes the answer just given
 
     st.title(ui.APP_TITLE)
     st.caption(
@@ -210,6 +210,13 @@ def main() -> None:
                 st.button(example, key=f"example-{example}", on_click=ui.queue_question, args=(example,))
 
     typed = st.chat_input("Posez une question sur l'étude…", max_chars=settings.max_question_chars)
+
+    with st.sidebar:
+        choice = choose_mode(settings)
+        # A callback: it runs before the page is drawn again, so the examples come back at once.
+        st.button("Nouvelle conversation", icon=":material/add_comment:", width="stretch", on_click=entries.clear)
+        corpus_line = st.empty()
+        conversation_export = st.empty()  # filled last: the conversation includes the answer just given
 
     assistant = ui.get_assistant()  # a question typed meanwhile waits here for what is still loading
     audit = ui.get_audit(assistant)

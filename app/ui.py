@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -19,15 +20,16 @@ from streamlit.navigation.page import StreamlitPage
 import loading
 import signin
 from ptce_assistant.access import Person
-from ptce_assistant.answering.answer import Answer, Citation
-from ptce_assistant.assistant import Assistant
-from ptce_assistant.audit import AuditLog
-from ptce_assistant.chunking import Chunk, SourceRef
 from ptce_assistant.config import PROJECT_ROOT
 from ptce_assistant.errors import PtceError
 from ptce_assistant.exports import FORMATS, ExportFormat, file_name
-from ptce_assistant.levers import is_lever_heading
-from ptce_assistant.retrieval import Hit
+
+if TYPE_CHECKING:  # imported where used: the page shell is drawn before the heavy modules load
+    from ptce_assistant.answering.answer import Answer, Citation
+    from ptce_assistant.assistant import Assistant
+    from ptce_assistant.audit import AuditLog
+    from ptce_assistant.chunking import Chunk, SourceRef
+    from ptce_assistant.retrieval import Hit
 
 APP_TITLE = "Les PTCE et le rôle des collectivités"
 APP_ICON = "📚"
@@ -137,6 +139,8 @@ def get_assistant() -> Assistant:
 
 @st.cache_resource(show_spinner=False)
 def _load_audit(path: str, retention_days: int) -> AuditLog:
+    from ptce_assistant.audit import AuditLog
+
     return AuditLog(Path(path), retention_days=retention_days)
 
 
@@ -279,6 +283,8 @@ def answer_html(answer: Answer, anchor: str) -> str:
 
 def location(source: SourceRef, list_position: int | None = None, list_length: int | None = None) -> str:
     """« Section › sous-section · levier 7 sur 8 · p. 3 » (plain text, escape before rendering)."""
+    from ptce_assistant.levers import is_lever_heading
+
     item = None
     if list_position and list_length:
         noun = "levier" if source.breadcrumb and is_lever_heading(source.breadcrumb[-1]) else "point"
@@ -400,6 +406,8 @@ def follow_up_buttons(answer: Answer, assistant: Assistant, anchor: str, asked: 
 @st.cache_data(show_spinner="Préparation du fichier…", max_entries=64)
 def _answers_file(_assistant: Assistant, answers_json: tuple[str, ...], fmt: ExportFormat, corpus: str) -> bytes:
     """The export of these answers (cached: a rerun does not rebuild a PDF; `corpus` keys the index)."""
+    from ptce_assistant.answering.answer import Answer
+
     return _assistant.export([Answer.model_validate_json(a) for a in answers_json], fmt)
 
 

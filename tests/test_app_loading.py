@@ -80,3 +80,17 @@ def test_the_navigation_lists_the_pages_once_in_french(app_env: Path) -> None:
     assert not (Path(ui.APP_DIR) / "pages").exists()  # that folder would add Streamlit's own English list
     at = ask(at, "Quels sont les huit leviers identifiés par l'étude ?")
     assert any('class="ptce-answer"' in v for v in markdown(at))
+
+
+def test_the_chat_page_shell_needs_no_heavy_module() -> None:
+    """The page's own modules import neither the assistant, nor LangChain, nor Chroma: the title, the
+    examples and the question box reach the browser before those load (app first paint, issue 18)."""
+    import subprocess
+    import sys
+
+    heavy = ["ptce_assistant.assistant", "ptce_assistant.llm", "langchain_core", "chromadb", "bm25s", "onnxruntime"]
+    probe = f"import sys, ui, loading, signin; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=APP.parent, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
