@@ -52,7 +52,7 @@ def get_reranker(settings: Settings) -> Reranker | None:
         if reranker is None:
             from sentence_transformers import CrossEncoder
 
-            from ptce_assistant.embeddings import load_named_model
+            from ptce_assistant.models.loading import load_named_model
 
             model = load_named_model(
                 name, "PTCE_RERANKER_MODEL", kind=CrossEncoder, fallback=", ou videz PTCE_RERANKER_MODEL"
