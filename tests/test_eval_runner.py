@@ -130,7 +130,7 @@ def test_report_schema(report_dir: Path) -> None:
 def test_check_exit_codes(
     assistant: Assistant, mini_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(evaluating, "Assistant", lambda: assistant)
+    monkeypatch.setattr(evaluating, "open_assistant", lambda: assistant)
     above = tmp_path / "above.toml"
     above.write_text('[extractive.mini.min]\n"hit@5" = 1.01\nlanguage_match = 0.5\n', encoding="utf-8")
     below = tmp_path / "below.toml"

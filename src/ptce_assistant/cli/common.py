@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from ptce_assistant.audit import EventAction
 from ptce_assistant.config import Backend, Mode, get_settings
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
+
+if TYPE_CHECKING:
+    from ptce_assistant.assistant import Assistant
 
 console = Console()
 errors = Console(stderr=True)
@@ -35,6 +38,13 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         errors.print("Interrompu : l'index précédent reste intact.")
         raise typer.Exit(130) from None
+
+
+def open_assistant() -> Assistant:
+    """The facade, imported here on first use: `ptce app` starts Streamlit without loading it (~0.6 s)."""
+    from ptce_assistant.assistant import Assistant
+
+    return Assistant()
 
 
 def shown(text: str) -> str:

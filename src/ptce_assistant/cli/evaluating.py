@@ -8,7 +8,6 @@ from typing import Annotated, cast
 import typer
 from rich.table import Table
 
-from ptce_assistant.assistant import Assistant
 from ptce_assistant.cli.auditing import audit_drafts
 from ptce_assistant.cli.common import (
     EXIT_REJECTED,
@@ -16,6 +15,7 @@ from ptce_assistant.cli.common import (
     check_mode,
     console,
     errors,
+    open_assistant,
     progress_bar,
     user_errors,
 )
@@ -76,7 +76,7 @@ def evaluate(
             print(format_comparison(compare_reports(load_report(sets[1]), load_report(sets[2]))))
             return
         limits = load_thresholds(thresholds or DEFAULT_THRESHOLDS) if check else {}
-        assistant = Assistant()
+        assistant = open_assistant()
         assistant.ensure_index()
         with progress_bar() as progress:
             task = progress.add_task("évaluation", total=None)
@@ -116,7 +116,7 @@ def _calibrate(case_files: list[Path], out: Path) -> None:
     if not case_files:
         errors.print("Usage : ptce eval calibrate JEU.jsonl [JEU.jsonl…] [--out FICHIER]")
         raise typer.Exit(EXIT_USAGE)
-    assistant = Assistant()
+    assistant = open_assistant()
     assistant.ensure_index()
     with progress_bar() as progress:
         task = progress.add_task("calibration", total=None)

@@ -8,8 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ptce_assistant.assistant import Assistant
-from ptce_assistant.cli.common import EXIT_REJECTED, console, errors, progress_bar, shown, trace, user_errors
+from ptce_assistant.cli.common import (
+    EXIT_REJECTED,
+    console,
+    errors,
+    open_assistant,
+    progress_bar,
+    shown,
+    trace,
+    user_errors,
+)
 
 
 def ingest(
@@ -18,7 +26,7 @@ def ingest(
 ) -> None:
     """Indexer le corpus (incrémental : seuls les documents nouveaux ou modifiés sont ré-encodés)."""
     with user_errors():
-        assistant = Assistant()
+        assistant = open_assistant()
         with progress_bar() as progress:
             tasks: dict[str, Any] = {}
 

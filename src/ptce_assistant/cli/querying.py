@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
 from ptce_assistant.answering.answer import Answer
-from ptce_assistant.assistant import Assistant
 from ptce_assistant.cli.common import (
     EXIT_USAGE,
     check_mode,
     console,
     errors,
     history_turns,
+    open_assistant,
     read_jsonl,
     shown,
     user_errors,
@@ -28,6 +28,9 @@ from ptce_assistant.config import Backend, Mode
 from ptce_assistant.conversation import Turn
 from ptce_assistant.errors import PtceError
 from ptce_assistant.exports import FORMATS, ExportFormat
+
+if TYPE_CHECKING:
+    from ptce_assistant.assistant import Assistant
 
 
 def search(
@@ -41,7 +44,7 @@ def search(
         errors.print("Donnez soit une REQUÊTE, soit --batch FICHIER.jsonl.")
         raise typer.Exit(EXIT_USAGE)
     with user_errors():
-        assistant = Assistant()
+        assistant = open_assistant()
         if batch is not None:
             for number, case in read_jsonl(batch):
                 history = history_turns(case.get("history"), f"{batch}:{number}")
@@ -98,7 +101,7 @@ def ask(
     asked: Mode | None = mode  # type: ignore[assignment]  # checked above
     backend: Backend | None = llm  # type: ignore[assignment]
     with user_errors():
-        assistant = Assistant()
+        assistant = open_assistant()
         if batch is not None:
             for number, case in read_jsonl(batch):
                 turns = history_turns(case.get("history"), f"{batch}:{number}")
@@ -128,7 +131,7 @@ def chat(
 ) -> None:
     """Conversation dans le terminal (Ctrl-D pour quitter)."""
     with user_errors():
-        assistant = Assistant()
+        assistant = open_assistant()
         assistant.ensure_index()
         turns: list[Turn] = []
         console.print("Posez vos questions sur l'étude du RTES (Ctrl-D pour quitter).")
