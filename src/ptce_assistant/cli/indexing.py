@@ -52,8 +52,7 @@ def ingest(
         )
         for outcome in report.rejected:
             errors.print(f"[red]rejeté[/red] {shown(outcome.path)}: {shown(outcome.error or '')}", highlight=False)
-        changed = [o for o in report.outcomes if o.status in ("added", "updated", "removed")]
-        detail = {"rebuild": rebuild, "changed": len(changed), "rejected": len(report.rejected)}
+        detail = {"rebuild": rebuild, "changed": len(report.changed), "rejected": len(report.rejected)}
         trace("ingest", {**detail, "chunks": report.chunks_total})
     if report.rejected:
         raise typer.Exit(EXIT_REJECTED)

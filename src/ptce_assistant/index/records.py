@@ -78,6 +78,11 @@ class IngestReport(BaseModel):
         return [o for o in self.outcomes if o.status == "rejected"]
 
     @property
+    def changed(self) -> list[DocumentOutcome]:
+        """Documents added, updated or removed by the run."""
+        return [o for o in self.outcomes if o.status in ("added", "updated", "removed")]
+
+    @property
     def chunks_per_second(self) -> float:
         """Embedding throughput of the run."""
         return self.chunks_embedded / self.seconds if self.seconds else 0.0
