@@ -50,10 +50,10 @@ class Settings(BaseSettings):
         default=1, description="Threads of torch's embedding model (passages); 1 measured fastest on 2 cores."
     )
     query_threads: int = Field(
-        default=2,
+        default=1,
         ge=1,
-        description="ONNX Runtime's intra-op threads embedding a question; 2 measured fastest on 2 cores, "
-        "throughput of 4 users unchanged (benchmarks/README.md).",
+        description="ONNX Runtime's intra-op threads embedding a question; 1: with 2, 4 users got 20% fewer "
+        "answers/s and a busy second core doubled a question's time (benchmarks/README.md).",
     )
     query_runtime: Literal["onnx", "torch"] = Field(
         default="onnx",

@@ -9,7 +9,6 @@ model's content hash: an export of other weights is never used.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -31,7 +30,7 @@ __all__ = ["OnnxEncoder", "OnnxExportError", "export_onnx", "load_onnx_encoder",
 log = logging.getLogger(__name__)
 
 # Bump when the export changes, so folders written by an older exporter are rebuilt.
-EXPORTER_VERSION = 5
+EXPORTER_VERSION = 4
 STAMP_NAME = "ptce-onnx-stamp.json"
 MODEL_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
@@ -142,59 +141,22 @@ def _export_graph(model: SentenceTransformer, mode: str, normalise: bool, path: 
     encoder.eval()
     ids = torch.tensor([[0, 100, 200, 2], [0, 300, 2, 1]])
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
-    # Eager attention traces to plain MatMul/Softmax, which `_optimise` fuses into ONNX Runtime's
-    # Attention kernel; torch's SDPA traces to a NaN-guarded pattern that no fusion recognises.
-    attention = getattr(getattr(encoder, "config", None), "_attn_implementation", None)
-    with contextlib.suppress(Exception):  # a model without the switch exports as it is
-        encoder.set_attn_implementation("eager")  # type: ignore[operator]
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer warnings about shapes that the dynamic axes cover
-            torch.onnx.export(
-                Pooled(encoder),
-                (ids, mask),
-                str(path),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
-                opset_version=17,
-                dynamo=False,
-            )
-    finally:
-        if attention is not None:
-            with contextlib.suppress(Exception):
-                encoder.set_attn_implementation(attention)  # type: ignore[operator]
-
-
-def _fuse_transformer(raw: Path, fused: Path, model: SentenceTransformer) -> None:
-    """Fuse each layer's attention, layer norms and embeddings into ONNX Runtime's transformer kernels.
-
-    onnxruntime.transformers' BERT fusions (offline, no session): 12 Attention, 24 SkipLayerNormalization
-    and 1 EmbedLayerNormalization nodes for e5-small, ~25% faster per question than the session
-    optimiser's graph alone (measured 2026-12-04). A pattern it does not recognise stays as it was;
-    the parity check of `export_onnx` covers the result either way.
-    """
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    config = getattr(model[0].auto_model, "config", None)
-    quiet = logging.getLogger("onnxruntime.transformers")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # shape-inference notices, not errors
-    try:
-        optimised = optimize_model(
-            str(raw),
-            model_type="bert",
-            num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
-            hidden_size=int(getattr(config, "hidden_size", 0) or 0),
-            opt_level=0,
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about shapes that the dynamic axes cover
+        torch.onnx.export(
+            Pooled(encoder),
+            (ids, mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
+            opset_version=17,
+            dynamo=False,
         )
-    finally:
-        quiet.setLevel(level)
-    optimised.save_model_to_file(str(fused))
 
 
 def _optimise(raw: Path, optimised: Path) -> None:
-    """Run the session optimiser once (GELU, MatMul with Add) so that loading the graph skips it (~1 s).
+    """Fuse the graph once (layer norms, GELU, MatMul with Add) so that loading it skips the optimiser (~1 s).
 
     The weights go to a separate file, which ONNX Runtime maps into memory instead of parsing and
     copying them: a session then opens in ~0.15 s instead of ~2.5 s (measured 2026-12-04).
@@ -237,10 +199,8 @@ def export_onnx(source: Path, cache_dir: Path, model: SentenceTransformer) -> Pa
 
     def write(folder: Path) -> None:
         _export_graph(model, mode, normalise, folder / "raw.onnx")
-        _fuse_transformer(folder / "raw.onnx", folder / "attention.onnx", model)
+        _optimise(folder / "raw.onnx", folder / MODEL_FILE)
         (folder / "raw.onnx").unlink()
-        _optimise(folder / "attention.onnx", folder / MODEL_FILE)
-        (folder / "attention.onnx").unlink()
         tokenizer.save(str(folder / TOKENIZER_FILE), pretty=False)
         stamp = {
             "exporter": EXPORTER_VERSION,
@@ -281,7 +241,7 @@ class OnnxEncoder:
         # Most of the load (~1-2 s for e5's 250,000 pieces; tokenizers keeps the GIL, so a thread gains nothing).
         self.tokenizer = _load_tokenizer(folder / TOKENIZER_FILE, int(stamp.get("max_tokens", 512)))
         options = onnxruntime.SessionOptions()
-        # Settings.query_threads: 2 measured fastest for one question on 2 cores.
+        # Settings.query_threads (PTCE_QUERY_THREADS), chosen by measurement: see the README.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # done at export
