@@ -100,6 +100,7 @@ def test_rejected_file_exits_1_and_names_it(env: Path) -> None:
 def test_usage_errors_exit_2(env: Path) -> None:
     assert runner.invoke(app, ["search"]).exit_code == 2
     assert runner.invoke(app, ["ask", "x", "--mode", "poetic"]).exit_code == 2
+    assert runner.invoke(app, ["chat", "--llm", "elsewhere"], input="").exit_code == 2  # checked before loading
     assert runner.invoke(app, ["search", "x", "--k", "0"]).exit_code == 2
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 import typer
 from rich.console import Console
@@ -64,11 +64,12 @@ def progress_bar() -> Progress:
     )
 
 
-def check_mode(mode: str | None, llm: str | None) -> None:
-    """Exit with a usage error unless --mode and --llm are among the documented values."""
+def checked_mode(mode: str | None, llm: str | None) -> tuple[Mode | None, Backend | None]:
+    """--mode and --llm as the library's types; a usage error (exit 2) unless they are documented values."""
     if mode not in (None, *get_args(Mode)) or llm not in (None, *get_args(Backend)):
         errors.print("--mode vaut extractive ou generative ; --llm vaut local ou openai.")
         raise typer.Exit(EXIT_USAGE)
+    return cast("Mode | None", mode), cast("Backend | None", llm)
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

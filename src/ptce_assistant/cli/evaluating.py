@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,14 +12,13 @@ from ptce_assistant.cli.auditing import audit_drafts
 from ptce_assistant.cli.common import (
     EXIT_REJECTED,
     EXIT_USAGE,
-    check_mode,
+    checked_mode,
     console,
     errors,
     open_assistant,
     progress_bar,
     user_errors,
 )
-from ptce_assistant.config import Backend, Mode
 
 
 def evaluate(
@@ -61,7 +60,7 @@ def evaluate(
     from ptce_assistant.evals.report import default_run_folder, metric_rows, write_reports
     from ptce_assistant.evals.runner import run_eval
 
-    check_mode(mode, llm)
+    asked, backend = checked_mode(mode, llm)
     if sets[0] == Path("from-feedback"):
         audit_drafts(out=sets[1] if len(sets) > 1 else None)
         return
@@ -83,8 +82,8 @@ def evaluate(
             report = run_eval(
                 assistant,
                 sets,
-                mode=cast("Mode | None", mode),  # checked above
-                llm=cast("Backend | None", llm),
+                mode=asked,
+                llm=backend,
                 with_baselines=baselines,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

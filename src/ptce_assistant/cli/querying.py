@@ -14,7 +14,7 @@ from rich.table import Table
 from ptce_assistant.answering.answer import Answer
 from ptce_assistant.cli.common import (
     EXIT_USAGE,
-    check_mode,
+    checked_mode,
     console,
     errors,
     history_turns,
@@ -97,9 +97,7 @@ def ask(
     if fmt is not None and (batch is not None or as_json):
         errors.print("--format/--out exportent une seule réponse : sans --batch ni --json.")
         raise typer.Exit(EXIT_USAGE)
-    check_mode(mode, llm)
-    asked: Mode | None = mode  # type: ignore[assignment]  # checked above
-    backend: Backend | None = llm  # type: ignore[assignment]
+    asked, backend = checked_mode(mode, llm)
     with user_errors():
         assistant = open_assistant()
         if batch is not None:
@@ -130,6 +128,7 @@ def chat(
     llm: Annotated[str | None, typer.Option("--llm", help="local | openai")] = None,
 ) -> None:
     """Conversation dans le terminal (Ctrl-D pour quitter)."""
+    asked, backend = checked_mode(mode, llm)
     with user_errors():
         assistant = open_assistant()
         assistant.ensure_index()
@@ -144,7 +143,7 @@ def chat(
             if not question.strip():
                 continue
             try:
-                answer = _stream_to_console(assistant, question, turns, mode, llm)  # type: ignore[arg-type]
+                answer = _stream_to_console(assistant, question, turns, asked, backend)
             except PtceError as exc:
                 errors.print(f"[red]Erreur :[/red] {shown(str(exc))}", highlight=False)
                 continue
