@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     query_threads: int = Field(
         default=1,
         ge=1,
-        description="ONNX Runtime's intra-op threads embedding a question; 1: with 2, 4 users got 20% fewer "
-        "answers/s and a busy second core doubled a question's time (benchmarks/README.md).",
+        description="ONNX Runtime's intra-op threads embedding a question; 1: with 2, 4 users asking new questions "
+        "at once got 10-15% fewer answers/s and a busy second core doubled a question's time (benchmarks/README.md).",
     )
     query_runtime: Literal["onnx", "torch"] = Field(
         default="onnx",
