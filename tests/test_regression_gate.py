@@ -20,6 +20,7 @@ SETS = [
         "heldout-blind-2.jsonl",
         "heldout-blind-3.jsonl",
         "heldout-blind-4.jsonl",
+        "heldout-blind-5.jsonl",
     )
 ]
 
