@@ -11,7 +11,7 @@ With `--hyde`, two more variants add a hypothetical passage the local LLM writes
 
 Splits: `dev` (tuning) and `validation` = heldout + heldout-blind + heldout-blind-2 (since session 5),
 whose case failures are visible in the committed reports and which therefore serve to choose among
-variants, never as a final estimate (that is heldout-blind-5's role, run once).
+variants, never as a final estimate (that is heldout-blind-6's role, run once).
 
 Multi-granularity (session 5): a passage scored by the mean of its own cosine, its best sentence's and
 its section's (the section's heading and all its passages embedded as one text).

@@ -29,7 +29,8 @@ ROLES = {
     "heldout-blind-2": "validation split: calibration fitted on it, sentence threshold chosen on it",
     "heldout-blind-3": "validation split since session 6: its failures shaped the answer types, gate fitted on it",
     "heldout-blind-4": "validation split since session 8: run once in session 7, its failures shaped session 8",
-    "heldout-blind-5": "test split: written blind at the start of session 8, run once at its end",
+    "heldout-blind-5": "validation split since session 8: run once mid-session 8, its failures shaped its 2nd round",
+    "heldout-blind-6": "test split: written blind mid-session 8, before its second round, run once at its end",
 }
 
 

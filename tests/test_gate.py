@@ -177,6 +177,14 @@ def test_a_heading_counts_as_what_its_passages_say(assistant: Assistant) -> None
             AnswerTypes(("tax",), ("tax",)),
         ),
         ("Is a PTCE exempt from local taxes?", "Une exonération fiscale existe.", AnswerTypes(("tax",), ())),
+        # The role of an actor the study never names (blind5-064); the State as a contrast asks no role.
+        ("Quel rôle l'État doit-il jouer ?", "Les collectivités soutiennent.", AnswerTypes(("role",), ("role",))),
+        ("Est-ce que c'est l'État qui les crée ?", "Les PTCE naissent localement.", AnswerTypes()),
+        ("Quel rôle jouent les collectivités ?", "Les collectivités soutiennent.", AnswerTypes()),
+        # An amount asked by "à hauteur de combien" (blind5-083); a "nombre de" only mentioned (blind5-034).
+        ("Il est financé à hauteur de combien ?", "Le DLA accompagne.", AnswerTypes(("amount",), ("amount",))),
+        ("Est-il exact que le nombre d'élus augmente ?", "Une présence croissante d'élus.", AnswerTypes()),
+        ("Quel est le nombre moyen de salariés ?", "8 leviers.", AnswerTypes(("count",), ("count",))),
         # A person asked by their office (blind4-062).
         ("Which minister launched the call?", "Le RTES a publié.", AnswerTypes(("person",), ("person",))),
         # A year the corpus knows is a condition, not what is asked (blind2-029).

@@ -31,7 +31,7 @@ from ptce_assistant.onnx_model import onnx_folder as onnx_folder_of
 from ptce_assistant.sentences import document_sentences
 
 EVALS = PROJECT_ROOT / "evals"
-BLIND_TEST_SPLIT = "heldout-blind-5.jsonl"  # never read: the blind split is run once, at the end
+BLIND_TEST_SPLIT = "heldout-blind-6.jsonl"  # never read: the blind split is run once, at the end
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
-from ptce_assistant.lexical import QUESTION_WORDS, french_terms
+from ptce_assistant.lexical import CAPITALISED_NOUNS, ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms
 from ptce_assistant.text import strip_accents
 from ptce_assistant.thesaurus import expansions
 
@@ -45,7 +45,7 @@ _MONEY_NOUN = (
 _MONEY_ASKED = re.compile(
     rf"\b(?:(?:quel(?:le)?s?|what|which) (?:\w+ ){{0,4}}?{_MONEY_NOUN}|{_MONEY_NOUN} (?:de|du|des|d.)? ?\w* ?\?"
     r"|how much|combien (?:d.argent|d.euros)|combien (?:\w+ ){0,3}?(?:met|verse|coute|invest|donn|depens|pai|pay)\w*"
-    r"|coute\w* combien"
+    r"|coute\w* combien|a hauteur de combien"  # "financé à hauteur de combien ?" (blind5-083)
     r"|put in|spend)\b|€"
 )
 _MONEY_GIVEN = re.compile(r"€|\beuros?\b|\d\s?(k|m)€", re.IGNORECASE)
@@ -104,7 +104,9 @@ _PERSON_GIVEN = re.compile(
     re.IGNORECASE,
 )
 _COUNT_ASKED = re.compile(
-    r"\b(?:combien d(?:e\s+|')(?!entre)(\w+)|how many (\w+)|nombre (?:\w+\s+)?d(?:e\s+|')(\w+)"
+    # "Quel est le nombre de…" asks a count; "est-il exact que le nombre d'élus augmente ?" mentions one (blind5-034).
+    r"\b(?:combien d(?:e\s+|')(?!entre)(\w+)|how many (\w+)"
+    r"|(?:quel\w*|what|which)(?:\s+\w+){0,2}\s+nombre (?:\w+\s+)?d(?:e\s+|')(\w+)"
     r"|(?:average|total|mean) number of (\w+)|combien\b)"
 )
 # "Dans quel département se trouve X ?": a place named right after X, in the same clause.
@@ -124,6 +126,8 @@ _QUANTITY = (
 # "une cinquantaine d'initiatives" (false abstentions blind2-002 and blind3-002).
 _FIELD_UNITS = frozenset({"projet", "initi", "experient", "terrain", "pol", "ptce"})  # stems (lexical.french_terms)
 _ACRONYM_ASKED = re.compile(r"\b(signifie|veut dire|sigle|acronyme|stands? for|acronym|definition)\b")
+# "Quel rôle l'État doit-il jouer ?": the role of an actor the study never names (blind5-064, blind5-077).
+_ROLE_ASKED = re.compile(r"\b(?:quel(?:le)? (?:\w+ ){0,2}?roles?|roles? (?:de|du|des)|what (?:\w+ )?roles?|role of)\b")
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 # "Quand ils sont en milieu rural, les acteurs doivent-ils… ?": an opening "quand" clause closed by a comma
 # is a condition, not a date asked (blind4-031); "quand a-t-elle été publiée, et par qui ?" keeps its date.
@@ -159,6 +163,8 @@ def answer_types(query: str, passages: Sequence[str], vocabulary: Set[str]) -> A
         check("author", lambda: bool(_AUTHOR_GIVEN.search(joined)))
     if _PERSON_ASKED.search(plain):
         check("person", lambda: bool(_PERSON_GIVEN.search(joined)))
+    if _ROLE_ASKED.search(plain) and unknown_capitalised(query, vocabulary, institutions=True):
+        check("role", lambda: False)
     if _PLACE_ASKED.search(plain):
         check("place", lambda: _placed(query, joined))
     count = _COUNT_ASKED.search(plain)
@@ -171,6 +177,28 @@ def answer_types(query: str, passages: Sequence[str], vocabulary: Set[str]) -> A
         acronyms = re.findall(r"\b[A-Z]{2,6}\b", query)
         check("definition", lambda: any(re.search(rf"\w[^()]{{8,}}\({a}\)", joined) for a in acronyms))
     return AnswerTypes(tuple(asked), tuple(missing))
+
+
+# A capitalised word inside the question (not its first word, not after a full stop or a quote).
+_CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’-]+")
+
+
+def unknown_capitalised(query: str, vocabulary: Set[str], institutions: bool) -> list[str]:
+    """Capitalised words of the question that the corpus never uses ("Bretagne"; with `institutions`, "État")."""
+    names: list[str] = []
+    for match in _CAPITALISED.finditer(query):
+        before = query[: match.start()].rstrip()
+        if not before or before[-1] in '.!?:«"“(':
+            continue
+        folded = strip_accents(match[0].lower())
+        if folded in STOPWORDS or folded in QUESTION_WORDS or folded in ENGLISH_CAPITALISED:
+            continue
+        if folded in CAPITALISED_NOUNS and not institutions:
+            continue
+        terms = french_terms(match[0])
+        if terms and not any(t in vocabulary for t in terms):
+            names.append(match[0])
+    return names
 
 
 def _placed(query: str, text: str) -> bool:

@@ -13,11 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ptce_assistant.answering.answer_types import answer_types
+from ptce_assistant.answering.answer_types import answer_types, unknown_capitalised
 from ptce_assistant.answering.calibration import LinearModel
 from ptce_assistant.answering.evidence import Idf, SentenceCandidate, weighted_share
 from ptce_assistant.answering.question import Question
-from ptce_assistant.lexical import CAPITALISED_NOUNS, ENGLISH_CAPITALISED, QUESTION_WORDS, STOPWORDS, french_terms
+from ptce_assistant.lexical import french_terms
 from ptce_assistant.retrieval import Hit
 from ptce_assistant.text import strip_accents
 from ptce_assistant.wordlists import alternatives
@@ -141,28 +141,14 @@ def evidence_for(
     )
 
 
-# A capitalised word inside the question (not its first word, not after a full stop or a quote).
-_CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’-]+")
-
-
 def unknown_names(query: str, vocabulary: Set[str]) -> list[str]:
     """Names the question uses that the corpus never does ("Bretagne", "CFE"): it asks about something else.
 
     Added after the issue's example "Quelles coopératives agricoles de Bretagne font partie d'un PTCE ?",
-    answered with unrelated quotes; the gate model learns its weight from the eval cases.
+    answered with unrelated quotes; the gate model learns its weight from the eval cases. An institution
+    written with a capital by convention ("l'État") is not a name.
     """
-    names: list[str] = []
-    for match in _CAPITALISED.finditer(query):
-        before = query[: match.start()].rstrip()
-        if not before or before[-1] in '.!?:«"“(':
-            continue
-        folded = strip_accents(match[0].lower())
-        if folded in STOPWORDS or folded in QUESTION_WORDS or folded in ENGLISH_CAPITALISED | CAPITALISED_NOUNS:
-            continue
-        terms = french_terms(match[0])
-        if terms and not any(t in vocabulary for t in terms):
-            names.append(match[0])
-    return names
+    return unknown_capitalised(query, vocabulary, institutions=False)
 
 
 def decide(evidence: Evidence, model: LinearModel, pinned: bool = False) -> GateDecision:

@@ -30,8 +30,11 @@ SPLIT_ROLES = {
     "its end; its failures shaped session 6's answer types (answering/answer_types.py) and the gate is fitted on it.",
     "heldout-blind-4": "validation split since session 8: written blind at the start of session 6 and run once at "
     "the end of session 7; its failures shaped session 8's fixes (each cites its case) and the gate is fitted on it.",
-    "heldout-blind-5": "test split: written at the start of session 8 by someone who saw neither the code nor "
-    "the other sets, before that session's changes, and run once at its end; the freshest estimate.",
+    "heldout-blind-5": "validation split since session 8's second round: written blind at the start of session 8 and "
+    "run once after its first round; its failures shaped the second round (each rule cites its case) and the gate is "
+    "fitted on it.",
+    "heldout-blind-6": "test split: written mid-session 8 by someone who saw neither the code nor the other sets, "
+    "before that session's second round, and run once at its end; the freshest estimate.",
 }
 UNDECLARED_ROLE = "ad-hoc set: its role (tuning or held-out) is not declared."
 SYNTHETIC_STANDALONE = "standalone"
