@@ -39,6 +39,8 @@ FIELD_NAMES = (
 KNOWN_OVERLAPS = {
     # 62ee17f (2026-11-26, wording of dev-033); heldout-blind-3 was written on 2026-12-03.
     ("bureau a l.autre", "blind3-013"): "bureau a l autre",
+    # The same entry; heldout-blind-6 was written on 2026-12-04 (session 8), the idiom « d'un bureau à l'autre ».
+    ("bureau a l.autre", "blind6-007"): "bureau a l autre",
     # 2ff9f92 (2026-11-26 11:17, from dev-069); heldout-blind-2 was written on 2026-11-26 at 14:15.
     (r"\boublie (le|les) (document|corpus|texte)", "blind2-040"): "oublie le corpus",
 }
