@@ -25,4 +25,4 @@ lint:
 	.venv/bin/lint-imports
 
 eval:
-	.venv/bin/ptce eval evals/dev.jsonl evals/heldout.jsonl evals/heldout-blind.jsonl evals/heldout-blind-2.jsonl evals/heldout-blind-3.jsonl evals/heldout-blind-4.jsonl evals/heldout-blind-5.jsonl --check
+	.venv/bin/ptce eval evals/dev.jsonl evals/heldout.jsonl evals/heldout-blind.jsonl evals/heldout-blind-2.jsonl evals/heldout-blind-3.jsonl evals/heldout-blind-4.jsonl evals/heldout-blind-5.jsonl evals/heldout-blind-6.jsonl --check

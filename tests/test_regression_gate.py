@@ -21,6 +21,7 @@ SETS = [
         "heldout-blind-3.jsonl",
         "heldout-blind-4.jsonl",
         "heldout-blind-5.jsonl",
+        "heldout-blind-6.jsonl",
     )
 ]
 
