@@ -144,8 +144,7 @@ class Assistant:
         return report
 
     def search(self, query: str, k: int | None = None) -> SearchResult:
-        """Hybrid search for a standalone query."""
-        self.index.refresh()
+        """Hybrid search for a standalone query (the searcher refreshes the index view itself)."""
         return self.searcher.search(query, k)
 
     def retrieve(
@@ -158,8 +157,7 @@ class Assistant:
     def _searched(self, query: StandaloneQuery, expanded: str | None, k: int | None) -> SearchResult:
         """The passages for a standalone query (its list item pinned first), searched as `expanded` if given."""
         k = k or self.settings.k
-        self.index.refresh()
-        result = self.searcher.search(query.text, k, expanded)
+        result = self.searcher.search(query.text, k, expanded)  # the search refreshes the index view itself
         hits = pinned_item_first(query, result.hits, self.index.chunks)[:k]
         return result.model_copy(update={"hits": hits})
 

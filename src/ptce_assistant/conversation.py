@@ -159,8 +159,8 @@ def ordinal_in(text: str) -> int | None:
             continue
         # "le premier levier", "le troisième ?", "the last of the eight": an item; "the first national call",
         # "will PTCEs last over time" point at no list (blind4-062, heldout-012).
-        after = re.match(r"\W*?([a-z]+)", plain[match.end() :])
-        if after is not None and not re.match(r"\s*[^\w\s]", plain[match.end() :]) and after[1] not in _ITEM_WORDS:
+        following = re.match(r"\s*([a-z]+)", plain[match.end() :])  # None: punctuation or the end follows
+        if following is not None and following[1] not in _ITEM_WORDS:
             continue
         return _ORDINALS.get(token, -1)
     return None

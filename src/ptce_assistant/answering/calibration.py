@@ -103,11 +103,10 @@ def fit_logistic(
             "recall_yes": float(predicted[y == 1].mean()),
             "recall_no": float(1 - predicted[y == 0].mean()),
         }
-    scale = dict(zip(kept, pipeline[0].scale_, strict=True))
-    return LinearModel(
+    return LinearModel(  # the scaler's mean and scale are the columns' own, left-out features included
         features=list(features),
         mean=[float(v) for v in x.mean(axis=0)],
-        scale=[float(scale.get(i, x[:, i].std() or 1.0)) for i in range(len(features))],
+        scale=[float(v or 1.0) for v in x.std(axis=0)],
         coef=[float(weights.get(i, 0.0)) for i in range(len(features))],
         intercept=float(pipeline[1].intercept_[0]),
         cross_validation=cv,
