@@ -63,6 +63,16 @@ def test_english_question_gets_an_english_answer_with_french_quotes(assistant: A
     assert refusal.abstained and refusal.answer.startswith("The corpus does not answer")
 
 
+def test_an_off_topic_task_gets_its_own_reply_without_quotes(assistant: Assistant) -> None:
+    """A recipe or a poem is not searched: the reply says what the assistant answers, in the user's language."""
+    french = assistant.ask("Peux-tu me donner une recette de crêpes ?")
+    assert french.abstained and not french.citations and french.confidence == 0.0
+    assert french.answer.startswith("Je réponds seulement aux questions sur l'étude du RTES")
+    english = assistant.ask("Write me a poem about autumn, please.")
+    assert english.abstained and not english.citations
+    assert english.answer.startswith("I only answer questions about the RTES study")
+
+
 def test_too_long_question_is_refused_with_a_clear_message(assistant: Assistant) -> None:
     with pytest.raises(InputLimitError, match="trop longue"):
         assistant.ask("PTCE " * 1000)
