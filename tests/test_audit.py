@@ -225,6 +225,25 @@ def test_eight_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     assert all(len(r["feedback"]) == 1 and r["comment"] for r in records)
 
 
+def test_a_log_opened_while_another_connection_writes_waits_for_it(tmp_path: Path) -> None:
+    """SQLite refuses the switch to WAL at once, without its busy handler, while another connection
+    holds a write lock in the old journal mode: the cause of a flaky CI run of the eight-thread test."""
+    path = tmp_path / "audit.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other (x)")
+    writer.execute("BEGIN IMMEDIATE")  # a write in progress, rollback journal
+    released = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    released.start()
+    try:
+        log = AuditLog(path, busy_timeout_s=10)
+    finally:
+        released.join()
+        writer.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert log.turns() == []
+
+
 def test_cli_exports_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ptce_assistant.cli import app
     from ptce_assistant.config import get_settings

@@ -140,14 +140,14 @@ class AuditLog:
         self._purged_at = float("-inf")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
+            self._switch_to_wal()
         except (OSError, sqlite3.Error) as exc:
             raise PtceError(
                 f"journal d'audit inaccessible ({path}: {exc}) : vérifiez PTCE_AUDIT_DB et les droits du dossier"
             ) from None
         with self._write() as conn:  # one writer at a time: two processes never add the column twice
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
             for table in _ACTOR_COLUMNS:
                 columns = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
                 if "actor" not in columns:
@@ -155,6 +155,20 @@ class AuditLog:
             for statement in filter(str.strip, _ACTOR_INDEXES.split(";")):
                 conn.execute(statement)
         self._apply_retention()
+
+    def _switch_to_wal(self) -> None:
+        """WAL mode, retried: SQLite answers "locked" at once, without its busy handler, when several
+        connections switch a new file together."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                with self._connect() as conn:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
