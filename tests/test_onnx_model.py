@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,7 +93,65 @@ def test_query_threads_setting_reaches_onnx_runtime(
     embedder = embeddings.get_embedder(settings)
     encoder = embedder._query_encoder
     assert isinstance(encoder, OnnxEncoder)
-    assert encoder.session.get_session_options().intra_op_num_threads == 3
+    assert encoder.alone.get_session_options().intra_op_num_threads == 3
+    assert encoder.together.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_question_embedded_while_another_is_takes_one_thread(onnx_folder: Path) -> None:
+    """Alone, a question gets every thread; at the same time as another, one thread (no lost throughput)."""
+    encoder = OnnxEncoder(onnx_folder, threads=2)
+    assert encoder.alone is not encoder.together
+    used: list[str] = []
+    first_running = threading.Event()
+    release = threading.Event()
+
+    class Recording:
+        def __init__(self, name: str, session: Any, wait: bool) -> None:
+            self.name, self.session, self.wait = name, session, wait
+
+        def run(self, *args: Any) -> Any:
+            used.append(self.name)
+            if self.wait:
+                first_running.set()
+                assert release.wait(30)
+            return self.session.run(*args)
+
+    encoder.alone = Recording("alone", encoder.alone, wait=True)  # type: ignore[assignment]
+    encoder.together = Recording("together", encoder.together, wait=False)  # type: ignore[assignment]
+    first = threading.Thread(target=encoder.encode, args=(["query: premier"],))
+    first.start()
+    assert first_running.wait(30)
+    during = encoder.encode(["query: second"])  # while the first still runs
+    release.set()
+    first.join(30)
+    encoder.alone.wait = False  # type: ignore[attr-defined]
+    after = encoder.encode(["query: second"])
+    assert used == ["alone", "together", "alone"]
+    np.testing.assert_array_equal(during, after)  # both sessions read the same weights
+
+
+def test_both_sessions_share_one_mapping_of_the_weights(onnx_folder: Path) -> None:
+    stamp = json.loads((onnx_folder / STAMP_NAME).read_text())
+    names = {row[0] for row in stamp["weights"]}
+    assert any("word_embeddings" in name for name in names)
+    assert sum(row[4] for row in stamp["weights"]) <= (onnx_folder / "model.onnx.data").stat().st_size
+    encoder = OnnxEncoder(onnx_folder, threads=2)
+    assert set(encoder._weights) == names  # given to both sessions, which therefore load none themselves
+
+
+def test_an_export_without_its_weight_table_falls_back(
+    shared_settings: Settings, onnx_folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = model_folder(shared_settings)
+    assert folder is not None
+    copy = onnx_folder_of(tmp_path, folder)
+    shutil.copytree(onnx_folder, copy)
+    stamp = json.loads((copy / STAMP_NAME).read_text())
+    del stamp["weights"]
+    (copy / STAMP_NAME).write_text(json.dumps(stamp))
+    with caplog.at_level(logging.WARNING, logger="ptce_assistant.onnx_model"):
+        assert load_onnx_encoder(folder, tmp_path) is None
+    assert len(caplog.records) == 1 and "passent par torch" in caplog.records[0].getMessage()
 
 
 def test_missing_export_falls_back_with_one_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -50,10 +50,10 @@ class Settings(BaseSettings):
         default=1, description="Threads of torch's embedding model (passages); 1 measured fastest on 2 cores."
     )
     query_threads: int = Field(
-        default=1,
+        default=2,
         ge=1,
-        description="ONNX Runtime's intra-op threads embedding a question; 1: with 2, 4 users asking new questions "
-        "at once got 10-15% fewer answers/s and a busy second core doubled a question's time (benchmarks/README.md).",
+        description="ONNX Runtime's intra-op threads for a question embedded alone; questions embedded at the same "
+        "time take one each, so concurrent users lose no throughput (benchmarks/README.md).",
     )
     query_runtime: Literal["onnx", "torch"] = Field(
         default="onnx",

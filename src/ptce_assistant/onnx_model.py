@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,7 +22,7 @@ import numpy.typing as npt
 from ptce_assistant.models.folders import build_folder
 
 if TYPE_CHECKING:
-    from onnxruntime import InferenceSession
+    from onnxruntime import InferenceSession, OrtValue
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
@@ -30,7 +31,7 @@ __all__ = ["OnnxEncoder", "OnnxExportError", "export_onnx", "load_onnx_encoder",
 log = logging.getLogger(__name__)
 
 # Bump when the export changes, so folders written by an older exporter are rebuilt.
-EXPORTER_VERSION = 4
+EXPORTER_VERSION = 5  # 5: the stamp lists where each weight lies in WEIGHTS_FILE
 STAMP_NAME = "ptce-onnx-stamp.json"
 MODEL_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
@@ -182,6 +183,24 @@ def _optimise(raw: Path, optimised: Path) -> None:
     (optimised.parent / WEIGHTS_FILE).chmod(0o644)  # readable by every user of a shared cache, as the graph
 
 
+def _weight_table(model_path: Path) -> list[list[Any]]:
+    """[name, numpy dtype, shape, offset, length] of each weight stored in WEIGHTS_FILE (read at export)."""
+    import onnx
+    from onnx import helper
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    table: list[list[Any]] = []
+    for tensor in graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        where = {entry.key: entry.value for entry in tensor.external_data}
+        if where.get("location") != WEIGHTS_FILE:
+            raise OnnxExportError(f"poids {tensor.name} hors de {WEIGHTS_FILE}")
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).str
+        table.append([tensor.name, dtype, list(tensor.dims), int(where.get("offset", 0)), int(where["length"])])
+    return table
+
+
 def export_onnx(source: Path, cache_dir: Path, model: SentenceTransformer) -> Path:
     """Export `model` (loaded from the folder `source`) once; return the export's folder.
 
@@ -210,6 +229,7 @@ def export_onnx(source: Path, cache_dir: Path, model: SentenceTransformer) -> Pa
             "pooling": mode,
             "normalise": normalise,
             "max_tokens": int(model.max_seq_length or 512),
+            "weights": _weight_table(folder / MODEL_FILE),
         }
         (folder / STAMP_NAME).write_text(json.dumps(stamp, indent=1), encoding="utf-8")
         expected = np.asarray(model.encode(_PROBES, normalize_embeddings=True), dtype=np.float32)
@@ -228,28 +248,52 @@ def export_onnx(source: Path, cache_dir: Path, model: SentenceTransformer) -> Pa
 
 
 class OnnxEncoder:
-    """An exported model and its tokenizer: texts in, pooled (and normalised) float32 vectors out."""
+    """An exported model and its tokenizer: texts in, pooled (and normalised) float32 vectors out.
 
-    session: InferenceSession
+    With `threads` > 1, a text embedded while no other is runs on `threads` intra-op threads without
+    spin-waiting (faster alone, and no slower when another process holds the other core); texts
+    embedded at the same time each take one thread, so concurrent users lose no throughput. Both
+    sessions read the same weights, mapped once from WEIGHTS_FILE (measured in benchmarks/README.md).
+    """
+
     tokenizer: Tokenizer
     dim: int
 
     def __init__(self, folder: Path, *, threads: int = 1) -> None:
+        stamp = _read_stamp(folder) or {}
+        # Most of the load (~1 s for e5's 250,000 pieces; tokenizers keeps the GIL, so a thread gains nothing).
+        self.tokenizer = _load_tokenizer(folder / TOKENIZER_FILE, int(stamp.get("max_tokens", 512)))
+        self._weights = _mapped_weights(folder, stamp.get("weights"))
+        self.alone = self._session(folder, threads)
+        self.together = self._session(folder, 1) if threads > 1 else self.alone
+        self._running = 0
+        self._running_lock = threading.Lock()
+        width = self.alone.get_outputs()[0].shape[-1]
+        self.dim = width if isinstance(width, int) else int(self.encode(["dim"]).shape[1])
+
+    def _session(self, folder: Path, threads: int) -> InferenceSession:
         import onnxruntime
 
-        stamp = _read_stamp(folder) or {}
-        # Most of the load (~1-2 s for e5's 250,000 pieces; tokenizers keeps the GIL, so a thread gains nothing).
-        self.tokenizer = _load_tokenizer(folder / TOKENIZER_FILE, int(stamp.get("max_tokens", 512)))
         options = onnxruntime.SessionOptions()
-        # Settings.query_threads (PTCE_QUERY_THREADS), chosen by measurement: see the README.
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads  # Settings.query_threads (PTCE_QUERY_THREADS)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # done at export
-        self.session = onnxruntime.InferenceSession(
-            str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
-        width = self.session.get_outputs()[0].shape[-1]
-        self.dim = width if isinstance(width, int) else int(self.encode(["dim"]).shape[1])
+        # Spinning workers win ~3 ms on idle cores but double the time when another process holds one.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        for name, value in self._weights.items():
+            options.add_initializer(name, value)
+        return onnxruntime.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+
+    def _run(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Vector:
+        with self._running_lock:
+            session = self.alone if self._running == 0 else self.together
+            self._running += 1
+        try:
+            (vectors,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+        finally:
+            with self._running_lock:
+                self._running -= 1
+        return np.asarray(vectors, dtype=np.float32)
 
     def encode(self, texts: list[str], batch_size: int = 8) -> Vector:
         """Vectors of `texts` (already prefixed), shape (len(texts), dim)."""
@@ -262,9 +306,26 @@ class OnnxEncoder:
             for row, encoding in enumerate(encodings):
                 ids[row, : len(encoding.ids)] = encoding.ids
                 mask[row, : len(encoding.ids)] = 1
-            (vectors,) = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
-            rows.append(np.asarray(vectors, dtype=np.float32))
+            rows.append(self._run(ids, mask))
         return np.concatenate(rows) if rows else np.empty((0, getattr(self, "dim", 0)), dtype=np.float32)
+
+
+def _mapped_weights(folder: Path, table: list[list[Any]] | None) -> dict[str, OrtValue]:
+    """The weights of the stamp's table as ONNX Runtime values over one read-only memory map of WEIGHTS_FILE.
+
+    Sessions given these share them (no copy each; pages of the 250,000-row word table never read stay on disk).
+    """
+    from onnxruntime import OrtValue
+
+    if not table:
+        raise OnnxExportError("l'empreinte de l'export ne situe pas ses poids")
+    mapped = np.memmap(folder / WEIGHTS_FILE, dtype=np.uint8, mode="r")
+    weights: dict[str, OrtValue] = {}
+    for name, dtype, shape, offset, length in table:
+        kind = np.dtype(dtype)
+        array = np.frombuffer(mapped, dtype=kind, count=length // kind.itemsize, offset=offset).reshape(shape)
+        weights[name] = OrtValue.ortvalue_from_numpy(array)
+    return weights
 
 
 def _load_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
